@@ -1,0 +1,1 @@
+"""Pytest fixtures giving tests real engines with isolated names."""

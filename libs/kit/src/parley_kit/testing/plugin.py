@@ -1,0 +1,1 @@
+"""Pytest plugin: real engines for tests (filled by the local-stack work)."""
