@@ -1,1 +1,1 @@
-"""parley_kit."""
+"""Runtime plumbing every Parley service would otherwise repeat."""

@@ -1,0 +1,109 @@
+"""MongoDB through Beanie, with every query scoped to one tenant by one helper.
+
+Repositories never call `Model.find(...)` directly: they call `TenantScope(tenant_id)` methods,
+which always add `tenant_id` to the filter. `parley_kit.lint.unscoped_queries` fails the build
+when a service's code calls a Beanie query method on a document class anywhere else.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from beanie import Document, init_beanie
+from beanie.odm.queries.find import FindMany, FindOne
+from pymongo import AsyncMongoClient, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+
+D = TypeVar("D", bound=Document)
+
+
+async def connect_mongo(
+    url: str, database: str, models: Sequence[type[Document]], *, timeout_ms: int = 5000
+) -> AsyncMongoClient[Any]:
+    """Connect and initialise Beanie (creates the models' indexes)."""
+    client: AsyncMongoClient[Any] = AsyncMongoClient(
+        url,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        tz_aware=True,
+        uuidRepresentation="standard",
+    )
+    await init_beanie(database=client[database], document_models=list(models))
+    return client
+
+
+async def ping(client: AsyncMongoClient[Any]) -> None:
+    await client.admin.command("ping")
+
+
+class TenantScope:
+    """Every document query of one tenant. The only place `tenant_id` filters are built."""
+
+    def __init__(self, tenant_id: str) -> None:
+        if not tenant_id:
+            raise ValueError("a tenant scope needs a tenant id")
+        self.tenant_id = tenant_id
+
+    def filter(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A raw filter with the tenant condition; `extra` may not override it."""
+        result = dict(extra or {})
+        result["tenant_id"] = self.tenant_id
+        return result
+
+    def find(self, model: type[D], *conditions: Any, **kwargs: Any) -> FindMany[D]:
+        return model.find({"tenant_id": self.tenant_id}, *conditions, **kwargs)
+
+    def find_one(self, model: type[D], *conditions: Any, **kwargs: Any) -> FindOne[D]:
+        return model.find_one({"tenant_id": self.tenant_id}, *conditions, **kwargs)
+
+    async def get(self, model: type[D], document_id: Any) -> D | None:
+        """A document by id, only if it belongs to this tenant."""
+        found: D | None = await model.find_one({"_id": document_id, "tenant_id": self.tenant_id})
+        return found
+
+    def collection(self, model: type[Document]) -> "ScopedCollection":
+        return ScopedCollection(model.get_pymongo_collection(), self)
+
+
+class ScopedCollection:
+    """The raw collection operations Beanie lacks (atomic `$inc` and friends), tenant-scoped."""
+
+    def __init__(self, collection: AsyncCollection[Any], scope: TenantScope) -> None:
+        self._collection = collection
+        self._scope = scope
+
+    async def find_one_and_update(
+        self,
+        filter: Mapping[str, Any],
+        update: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        *,
+        upsert: bool = False,
+        return_after: bool = True,
+        projection: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = await self._collection.find_one_and_update(
+            self._scope.filter(filter),
+            update,
+            upsert=upsert,
+            projection=projection,
+            return_document=ReturnDocument.AFTER if return_after else ReturnDocument.BEFORE,
+        )
+        return result
+
+    async def update_one(
+        self, filter: Mapping[str, Any], update: Mapping[str, Any], *, upsert: bool = False
+    ) -> int:
+        result = await self._collection.update_one(
+            self._scope.filter(filter), update, upsert=upsert
+        )
+        return int(result.modified_count) + (1 if result.upserted_id is not None else 0)
+
+    async def update_many(self, filter: Mapping[str, Any], update: Mapping[str, Any]) -> int:
+        result = await self._collection.update_many(self._scope.filter(filter), update)
+        return int(result.modified_count)
+
+    async def count(self, filter: Mapping[str, Any]) -> int:
+        return int(await self._collection.count_documents(self._scope.filter(filter)))
+
+    async def delete_many(self, filter: Mapping[str, Any]) -> int:
+        result = await self._collection.delete_many(self._scope.filter(filter))
+        return int(result.deleted_count)

@@ -1,0 +1,181 @@
+"""Errors as RFC 9457 problem details: the exceptions services raise and the handlers that
+render them. Nothing ever leaves as a bare 500 with a stack trace."""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from parley_contracts.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem, problem_type
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from parley_kit.logs import get_logger
+
+log = get_logger(__name__)
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Validation failed",
+    429: "Too many requests",
+    500: "Internal error",
+    502: "Bad gateway",
+    503: "Service unavailable",
+    504: "Gateway timeout",
+}
+_SLUGS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation",
+    429: "rate-limited",
+    500: "internal",
+    502: "bad-gateway",
+    503: "unavailable",
+    504: "timeout",
+}
+
+
+class ProblemError(Exception):
+    """Raise anywhere below an endpoint to answer with a problem document."""
+
+    status = 500
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        status: int | None = None,
+        title: str | None = None,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or "")
+        if status is not None:
+            self.status = status
+        self.detail = detail
+        self.title = title or _TITLES.get(self.status, "Error")
+        self.errors = errors
+        self.headers = headers or {}
+
+    def problem(self, instance: str | None = None) -> Problem:
+        return Problem(
+            type=problem_type(_SLUGS.get(self.status, "error")),
+            title=self.title,
+            status=self.status,
+            detail=self.detail,
+            instance=instance,
+            errors=self.errors,
+        )
+
+
+class BadRequest(ProblemError):
+    status = 400
+
+
+class Unauthorized(ProblemError):
+    status = 401
+
+    def __init__(self, detail: str = "missing, invalid or expired access token") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(ProblemError):
+    status = 403
+
+
+class NotFound(ProblemError):
+    status = 404
+
+
+class Conflict(ProblemError):
+    status = 409
+
+
+class PayloadTooLarge(ProblemError):
+    status = 413
+
+
+class Unprocessable(ProblemError):
+    status = 422
+
+
+class TooManyRequests(ProblemError):
+    status = 429
+
+    def __init__(self, retry_after: int, detail: str = "rate limit exceeded") -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+        self.retry_after = max(1, retry_after)
+
+
+class ServiceUnavailable(ProblemError):
+    status = 503
+
+    def __init__(self, detail: str = "a dependency is unavailable", retry_after: int = 5) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.body(), status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
+
+
+def field_errors(errors: Any) -> list[FieldError]:
+    """Pydantic/FastAPI error dicts as `FieldError`s with dotted locations."""
+    result = []
+    for error in errors:
+        loc = ".".join(str(part) for part in error.get("loc", ()))
+        result.append(
+            FieldError(loc=loc, msg=str(error.get("msg", "")), type=str(error.get("type", "")))
+        )
+    return result
+
+
+def _validation_problem(errors: Any, instance: str) -> JSONResponse:
+    return problem_response(
+        Unprocessable("the request is not valid", errors=field_errors(errors)).problem(instance)
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Render every error of `app` as problem details."""
+
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ProblemError)
+        return problem_response(exc.problem(request.url.path), exc.headers)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError | ValidationError)
+        return _validation_problem(exc.errors(), request.url.path)
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        error = ProblemError(str(exc.detail) if exc.detail else None, status=exc.status_code)
+        return problem_response(error.problem(request.url.path), dict(exc.headers or {}))
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", path=request.url.path, exc_info=exc)
+        return problem_response(
+            ProblemError("an unexpected error occurred; it has been logged").problem(
+                request.url.path
+            )
+        )
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(ValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
