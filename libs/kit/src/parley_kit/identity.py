@@ -91,3 +91,22 @@ async def current_claims(request: Request) -> AccessClaims:
 
 
 CurrentClaims = Annotated[AccessClaims, Depends(current_claims)]
+
+
+INTERNAL_TOKEN_HEADER = "X-Parley-Internal-Token"
+
+
+async def internal_caller(request: Request) -> None:
+    """Admit only other Parley services (they hold the internal secret) to `/internal/*`.
+
+    Internal routes are not exposed by the gateway; this check keeps them closed even when a
+    service port is reachable from outside by mistake.
+    """
+    settings = request.app.state.settings
+    expected = settings.internal_secret.get_secret_value().encode()
+    presented = (request.headers.get(INTERNAL_TOKEN_HEADER) or "").encode()
+    if not presented or not hmac.compare_digest(presented, expected):
+        raise Unauthorized("internal route: missing or wrong internal token")
+
+
+InternalCaller = Depends(internal_caller)

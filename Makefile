@@ -1,0 +1,48 @@
+# Parley: `make run` starts everything, `make test` proves it. Both install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+VENV := .venv
+STAMP := $(VENV)/.installed
+SOURCES := libs/contracts/src libs/kit/src libs/client/src services/auth/src services/messaging/src services/search/src services/gateway/src
+PYTEST_ARGS ?=
+
+export UV_LINK_MODE ?= copy
+
+.PHONY: help install lint format test test-unit run demo clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --all-packages --frozen
+	@touch $@
+
+install: $(STAMP) ## Create .venv with every package and dev tool (installs uv if missing)
+
+lint: install ## ruff check, ruff format --check, mypy --strict
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy $(SOURCES)
+
+format: install ## Apply ruff fixes and formatting
+	$(UV) run --frozen ruff check --fix .
+	$(UV) run --frozen ruff format .
+
+test-unit: install ## Unit tests only (no engines)
+	$(UV) run --frozen pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+test: lint stack-up ## Lint, bring up the engines, run every test (unit, integration, e2e)
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+run: install stack-up ## Start the engines and all four services; prints the URLs
+	$(UV) run --frozen python deploy/local/run_suite.py
+
+clean: ## Remove the venv and caches (not the engine cache; see stack-clean)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+include deploy/local/stack.mk
