@@ -90,7 +90,9 @@ def format_timestamp(value: datetime) -> str:
 
 
 def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """UTC, truncated to milliseconds: what MongoDB stores and what the API prints."""
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 MessageContent = Annotated[str, AfterValidator(_trimmed_content)]
