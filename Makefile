@@ -39,7 +39,7 @@ test: lint stack-up ## Lint, bring up the engines, run every test (unit, integra
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 run: install stack-up ## Start the engines and all four services; prints the URLs
-	$(UV) run --frozen python deploy/local/run_suite.py
+	$(UV) run --frozen python deploy/run/suite.py
 
 clean: ## Remove the venv and caches (not the engine cache; see stack-clean)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
