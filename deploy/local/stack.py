@@ -1,0 +1,490 @@
+"""The local stack: Kafka, OpenSearch, FerretDB and Redis as processes on 127.0.0.1.
+
+    python deploy/local/stack.py up|down|status
+
+Binaries come from the package registries reachable on a plain machine (Maven for Kafka and
+the OpenSearch runner, the Go module proxy for FerretDB, Debian for Redis) and are cached under
+`.stack/` (or `PARLEY_STACK_DIR`). supervisord runs the engines, restarts one that dies and
+writes one log per engine under `.stack/logs/`. `up` is idempotent: what already answers is
+left alone, and it returns only once every engine answers a real protocol request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default)))
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    home: Path = field(
+        default_factory=lambda: Path(os.environ.get("PARLEY_STACK_DIR", ROOT / ".stack"))
+    )
+    kafka_port: int = field(default_factory=lambda: env_int("PARLEY_STACK_KAFKA_PORT", 9092))
+    kafka_controller_port: int = field(
+        default_factory=lambda: env_int("PARLEY_STACK_KAFKA_CONTROLLER_PORT", 9093)
+    )
+    search_port: int = field(default_factory=lambda: env_int("PARLEY_STACK_ES_PORT", 9200))
+    mongo_port: int = field(default_factory=lambda: env_int("PARLEY_STACK_MONGO_PORT", 27017))
+    redis_port: int = field(default_factory=lambda: env_int("PARLEY_STACK_REDIS_PORT", 6379))
+    kafka_heap: str = field(
+        default_factory=lambda: os.environ.get("PARLEY_STACK_KAFKA_HEAP", "512m")
+    )
+    search_heap: str = field(default_factory=lambda: os.environ.get("PARLEY_STACK_ES_HEAP", "1g"))
+    timeout: float = field(
+        default_factory=lambda: float(os.environ.get("PARLEY_STACK_TIMEOUT", "180"))
+    )
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def run(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def supervisor_conf(self) -> Path:
+        return self.run / "supervisord.conf"
+
+    @property
+    def socket(self) -> Path:
+        return self.run / "supervisor.sock"
+
+
+def say(message: str) -> None:
+    print(f"stack: {message}", flush=True)
+
+
+def run_logged(command: list[str], log: Path, cwd: Path | None = None) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        result = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"stack: `{' '.join(command)}` failed; see {log}")
+
+
+# --- fetching ----------------------------------------------------------------------------------
+
+
+def fetch_maven(config: StackConfig, name: str) -> Path:
+    libs = config.home / name / "libs"
+    marker = libs / ".complete"
+    if marker.exists():
+        return libs
+    say(f"fetching {name} from Maven (once; cached in {libs})")
+    if shutil.which("mvn") is None:
+        raise SystemExit("stack: Maven (mvn) is required to fetch Kafka and OpenSearch")
+    shutil.rmtree(libs, ignore_errors=True)
+    run_logged(
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(HERE / name / "pom.xml"),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={libs}",
+        ],
+        config.logs / f"fetch-{name}.log",
+    )
+    marker.touch()
+    return libs
+
+
+def fetch_ferretdb(config: StackConfig) -> Path:
+    binary = config.home / "bin" / "ferretdb"
+    if binary.exists():
+        return binary
+    say("building FerretDB v1.24.2 from the Go module proxy (once)")
+    if shutil.which("go") is None:
+        raise SystemExit("stack: Go is required to build FerretDB")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    run_logged(
+        ["go", "build", "-o", str(binary), "."],
+        config.logs / "fetch-ferretdb.log",
+        cwd=HERE / "ferretdb",
+    )
+    return binary
+
+
+def fetch_redis(config: StackConfig) -> Path:
+    found = shutil.which("redis-server")
+    if found:
+        return Path(found)
+    say("installing redis-server from Debian packages")
+    log = config.logs / "fetch-redis.log"
+    apt = ["apt-get", "-y", "-q", "-o", "Dpkg::Use-Pty=0"]
+    if os.geteuid() != 0:
+        apt = ["sudo", "-n", *apt]
+    env_cmd = ["env", "DEBIAN_FRONTEND=noninteractive"]
+    run_logged([*env_cmd, *apt, "update"], log)
+    run_logged([*env_cmd, *apt, "install", "redis-server"], log)
+    found = shutil.which("redis-server")
+    if not found:
+        raise SystemExit(f"stack: redis-server is still missing; see {log}")
+    return Path(found)
+
+
+# --- configuring -------------------------------------------------------------------------------
+
+
+def kafka_command(config: StackConfig, libs: Path) -> str:
+    home = config.home / "kafka"
+    data = config.data / "kafka"
+    properties = home / "server.properties"
+    properties.write_text(
+        "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@127.0.0.1:{config.kafka_controller_port}",
+                f"listeners=PLAINTEXT://127.0.0.1:{config.kafka_port},"
+                f"CONTROLLER://127.0.0.1:{config.kafka_controller_port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{config.kafka_port}",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+                f"log.dirs={data}",
+                "num.partitions=1",
+                # Services create their topics at startup; a typo must not create a topic.
+                "auto.create.topics.enable=false",
+                "delete.topic.enable=true",
+                "offsets.topic.replication.factor=1",
+                "offsets.topic.num.partitions=10",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                "log.retention.hours=24",
+                "",
+            ]
+        )
+    )
+    log4j = home / "log4j.properties"
+    log4j.write_text(
+        "log4j.rootLogger=WARN, stdout\n"
+        "log4j.appender.stdout=org.apache.log4j.ConsoleAppender\n"
+        "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\n"
+        "log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
+        "log4j.logger.kafka.server.KafkaServer=INFO\n"
+        "log4j.logger.kafka.server.BrokerServer=INFO\n"
+    )
+    java = (
+        f"java -Xms{config.kafka_heap} -Xmx{config.kafka_heap} -XX:+UseG1GC -Djava.awt.headless=true"
+        f" -Dlog4j.configuration=file:{log4j} -Dkafka.logs.dir={config.logs}"
+        f" -cp '{libs}/*'"
+    )
+    if not (data / "meta.properties").exists():
+        data.mkdir(parents=True, exist_ok=True)
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        say("formatting Kafka storage (first start)")
+        run_logged(
+            [
+                "bash",
+                "-c",
+                f"{java} kafka.tools.StorageTool format -t {cluster_id} -c {properties}",
+            ],
+            config.logs / "kafka-format.log",
+        )
+    return f"{java} kafka.Kafka {properties}"
+
+
+def search_command(config: StackConfig, libs: Path) -> str:
+    base = config.data / "opensearch"
+    base.mkdir(parents=True, exist_ok=True)
+    return (
+        f"java -Xms{config.search_heap} -Xmx{config.search_heap} -Djava.awt.headless=true"
+        f" -cp '{libs}/*' org.codelibs.opensearch.runner.OpenSearchRunner"
+        f" -basePath {base} -numOfNode 1 -baseHttpPort {config.search_port - 1}"
+        " -clusterName parley-local"
+    )
+
+
+def mongo_command(config: StackConfig, binary: Path) -> str:
+    return f"{binary} -listen 127.0.0.1:{config.mongo_port} -data {config.data / 'ferretdb'}"
+
+
+def redis_command(config: StackConfig, binary: Path) -> str:
+    # A cache and a rate-limit store: no persistence, so every start is clean.
+    return (
+        f"{binary} --port {config.redis_port} --bind 127.0.0.1 --save '' --appendonly no"
+        " --daemonize no --protected-mode yes --loglevel warning"
+    )
+
+
+def write_supervisor_conf(config: StackConfig, programs: dict[str, str]) -> None:
+    sections = [
+        "[unix_http_server]",
+        f"file={config.socket}",
+        "",
+        "[supervisord]",
+        f"logfile={config.logs / 'supervisord.log'}",
+        f"pidfile={config.run / 'supervisord.pid'}",
+        f"directory={config.home}",
+        "nodaemon=false",
+        "loglevel=warn",
+        "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+        "",
+        "[supervisorctl]",
+        f"serverurl=unix://{config.socket}",
+        "",
+    ]
+    for name, command in programs.items():
+        sections += [
+            f"[program:{name}]",
+            f'command=bash -c "exec {command}"',
+            "autostart=false",
+            "autorestart=true",
+            "startsecs=3",
+            "startretries=3",
+            "stopasgroup=true",
+            "killasgroup=true",
+            "stopwaitsecs=20",
+            "redirect_stderr=true",
+            f"stdout_logfile={config.logs / f'{name}.log'}",
+            "stdout_logfile_maxbytes=20MB",
+            "stdout_logfile_backups=1",
+            "",
+        ]
+    config.run.mkdir(parents=True, exist_ok=True)
+    config.supervisor_conf.write_text("\n".join(sections))
+
+
+# --- health ------------------------------------------------------------------------------------
+
+
+async def kafka_version(config: StackConfig) -> str:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=f"127.0.0.1:{config.kafka_port}", request_timeout_ms=3000
+    )
+    await admin.start()
+    try:
+        cluster = await admin.describe_cluster()
+        versions = admin._client.cluster  # noqa: SLF001 - only for the broker count
+        jars = sorted((config.home / "kafka" / "libs").glob("kafka_2.13-*.jar"))
+        version = jars[0].stem.removeprefix("kafka_2.13-") if jars else "unknown"
+        brokers = len(versions.brokers())
+        return f"Kafka {version} (KRaft, cluster {cluster['cluster_id']}, {brokers} broker, ApiVersions ok)"
+    finally:
+        await admin.close()
+
+
+async def search_version(config: StackConfig) -> str:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=3.0) as http:
+        body = (await http.get(f"http://127.0.0.1:{config.search_port}/")).json()
+    version = body["version"]
+    return f"{version.get('distribution', 'elasticsearch')} {version['number']}"
+
+
+async def mongo_version(config: StackConfig) -> str:
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        f"mongodb://127.0.0.1:{config.mongo_port}", serverSelectionTimeoutMS=2000
+    )
+    try:
+        info = await client.admin.command("buildInfo")
+    finally:
+        await client.close()
+    # The embedded build reports "unknown" as its own version; the pinned one is in go.mod.
+    flavour = "FerretDB v1.24.2" if "ferretdbVersion" in info else "MongoDB"
+    return f"{flavour} (MongoDB wire {info['version']})"
+
+
+async def redis_version(config: StackConfig) -> str:
+    from redis.asyncio import Redis
+
+    client = Redis(host="127.0.0.1", port=config.redis_port, socket_timeout=2)
+    try:
+        info = await client.info("server")
+    finally:
+        await client.aclose()
+    return f"Redis {info['redis_version']}"
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    port: Callable[[StackConfig], int]
+    version: Callable[[StackConfig], Awaitable[str]]
+
+
+ENGINES = (
+    Engine("redis", lambda c: c.redis_port, redis_version),
+    Engine("ferretdb", lambda c: c.mongo_port, mongo_version),
+    Engine("kafka", lambda c: c.kafka_port, kafka_version),
+    Engine("opensearch", lambda c: c.search_port, search_version),
+)
+
+
+async def probe(engine: Engine, config: StackConfig) -> str | None:
+    try:
+        return await asyncio.wait_for(engine.version(config), 6)
+    except Exception:
+        return None
+
+
+def probe_all(config: StackConfig) -> dict[str, str | None]:
+    async def gather() -> list[str | None]:
+        return list(await asyncio.gather(*(probe(e, config) for e in ENGINES)))
+
+    return dict(zip((e.name for e in ENGINES), asyncio.run(gather()), strict=True))
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def supervisorctl(config: StackConfig, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "supervisor.supervisorctl",
+            "-c",
+            str(config.supervisor_conf),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def supervisor_running(config: StackConfig) -> bool:
+    if not config.socket.exists():
+        return False
+    return supervisorctl(config, "pid").stdout.strip().isdigit()
+
+
+def up(config: StackConfig) -> int:
+    started = time.monotonic()
+    for folder in (config.logs, config.data, config.run):
+        folder.mkdir(parents=True, exist_ok=True)
+    health = probe_all(config)
+    missing = [name for name, version in health.items() if version is None]
+    if not missing:
+        say(f"all engines already healthy ({time.monotonic() - started:.1f}s)")
+        return status(config, health)
+    programs = {
+        "redis": redis_command(config, fetch_redis(config)),
+        "ferretdb": mongo_command(config, fetch_ferretdb(config)),
+        "kafka": kafka_command(config, fetch_maven(config, "kafka")),
+        "opensearch": search_command(config, fetch_maven(config, "opensearch")),
+    }
+    if not supervisor_running(config):
+        write_supervisor_conf(config, programs)
+        subprocess.run(
+            [sys.executable, "-m", "supervisor.supervisord", "-c", str(config.supervisor_conf)],
+            check=True,
+            start_new_session=True,
+        )
+        for _ in range(50):
+            if supervisor_running(config):
+                break
+            time.sleep(0.1)
+    for name in missing:
+        say(f"starting {name}")
+        supervisorctl(config, "start", name)
+    deadline = time.monotonic() + config.timeout
+    pending = set(missing)
+    while pending and time.monotonic() < deadline:
+        health = probe_all(config)
+        for name in sorted(pending):
+            if health[name] is not None:
+                say(f"{name} healthy: {health[name]}")
+                pending.discard(name)
+        if pending:
+            time.sleep(1)
+    if pending:
+        for name in sorted(pending):
+            say(
+                f"{name} did not answer within {config.timeout:.0f}s; "
+                f"its log: {config.logs / f'{name}.log'}"
+            )
+        return 1
+    configure_search(config)
+    say(f"stack up in {time.monotonic() - started:.1f}s")
+    return 0
+
+
+def configure_search(config: StackConfig) -> None:
+    """Never let a nearly full development disk turn indices read-only."""
+    import httpx
+
+    httpx.put(
+        f"http://127.0.0.1:{config.search_port}/_cluster/settings",
+        json={"persistent": {"cluster.routing.allocation.disk.threshold_enabled": False}},
+        timeout=10,
+    ).raise_for_status()
+
+
+def down(config: StackConfig) -> int:
+    if supervisor_running(config):
+        say("stopping engines")
+        supervisorctl(config, "stop", "all")
+        supervisorctl(config, "shutdown")
+        pid_file = config.run / "supervisord.pid"
+        for _ in range(300):
+            if not pid_file.exists():
+                break
+            time.sleep(0.1)
+    busy = [name for name, version in probe_all(config).items() if version is not None]
+    if busy:
+        say(f"still answering (not started by this stack?): {', '.join(busy)}")
+        return 1
+    say("stack down")
+    return 0
+
+
+def status(config: StackConfig, health: dict[str, str | None] | None = None) -> int:
+    health = health or probe_all(config)
+    for engine in ENGINES:
+        version = health[engine.name]
+        state = (
+            f"healthy  {version}"
+            if version
+            else f"DOWN     (log: {config.logs / f'{engine.name}.log'})"
+        )
+        print(f"  {engine.name:<11} 127.0.0.1:{engine.port(config):<6} {state}")
+    return 0 if all(health.values()) else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["up", "down", "status"])
+    command = parser.parse_args().command
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    config = StackConfig()
+    return {"up": up, "down": down, "status": status}[command](config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
