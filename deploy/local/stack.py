@@ -192,7 +192,8 @@ def kafka_command(config: StackConfig, libs: Path) -> str:
         "log4j.logger.kafka.server.BrokerServer=INFO\n"
     )
     java = (
-        f"java -Xms{config.kafka_heap} -Xmx{config.kafka_heap} -XX:+UseG1GC -Djava.awt.headless=true"
+        f"java -Xms{config.kafka_heap} -Xmx{config.kafka_heap} -XX:+UseG1GC"
+        " -Djava.awt.headless=true"
         f" -Dlog4j.configuration=file:{log4j} -Dkafka.logs.dir={config.logs}"
         f" -cp '{libs}/*'"
     )
@@ -286,11 +287,12 @@ async def kafka_version(config: StackConfig) -> str:
     await admin.start()
     try:
         cluster = await admin.describe_cluster()
-        versions = admin._client.cluster  # noqa: SLF001 - only for the broker count
+        versions = admin._client.cluster
         jars = sorted((config.home / "kafka" / "libs").glob("kafka_2.13-*.jar"))
         version = jars[0].stem.removeprefix("kafka_2.13-") if jars else "unknown"
         brokers = len(versions.brokers())
-        return f"Kafka {version} (KRaft, cluster {cluster['cluster_id']}, {brokers} broker, ApiVersions ok)"
+        cluster_id = cluster["cluster_id"]
+        return f"Kafka {version} (KRaft, cluster {cluster_id}, {brokers} broker, ApiVersions ok)"
     finally:
         await admin.close()
 
