@@ -3,6 +3,8 @@
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import BaseModel, ValidationError
+
 from parley_contracts.claims import Role
 from parley_contracts.events import PAYLOAD_OF, EventEnvelope, new_event
 from parley_contracts.resources import (
@@ -24,7 +26,6 @@ from parley_contracts.topics import (
     dlq,
     prefixed,
 )
-from pydantic import BaseModel, ValidationError
 
 NOW = datetime(2026, 11, 23, 10, 0, 0, 123000, tzinfo=UTC)
 

@@ -3,6 +3,8 @@
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, ValidationError
+
 from parley_contracts.claims import AccessClaims, Role
 from parley_contracts.problems import FieldError, Problem, problem_type
 from parley_contracts.resources import (
@@ -18,7 +20,6 @@ from parley_contracts.resources import (
     User,
 )
 from parley_contracts.validation import MAX_CONTENT_CHARS, forbidden_key_path
-from pydantic import BaseModel, ValidationError
 
 
 def error_locs(model: type[BaseModel], data: dict[str, Any]) -> list[tuple[str | int, ...]]:

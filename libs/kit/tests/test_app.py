@@ -5,12 +5,13 @@ from collections.abc import AsyncIterator, Mapping
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel
+
 from parley_contracts.resources import MessageCreate
 from parley_kit.app import create_service_app
 from parley_kit.health import ReadinessCheck
 from parley_kit.problems import Conflict, TooManyRequests
 from parley_kit.settings import ServiceSettings
-from pydantic import BaseModel
 
 
 class Echo(BaseModel):

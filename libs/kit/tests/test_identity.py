@@ -3,6 +3,7 @@
 import time
 
 import pytest
+
 from parley_contracts.claims import AccessClaims, Role
 from parley_kit.identity import ForwardedIdentity
 from parley_kit.tokens import InvalidToken

@@ -3,9 +3,10 @@
 import json
 
 import pytest
+from pydantic_settings import SettingsConfigDict
+
 from parley_kit.logs import configure_logging, get_logger, request_id_var
 from parley_kit.settings import ServiceSettings
-from pydantic_settings import SettingsConfigDict
 
 
 class ExampleSettings(ServiceSettings):

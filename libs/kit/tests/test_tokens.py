@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+
 from parley_kit.tokens import InvalidToken, JwksVerifier, KeysUnavailable, bearer_token
 
 ISSUER = "parley-auth"

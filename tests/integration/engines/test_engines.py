@@ -10,11 +10,12 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from beanie import Document
 from faststream.kafka import KafkaBroker
-from parley_kit.mongo import connect_mongo
-from parley_kit.testing.stack import Isolation, StackUrls
 from pydantic import BaseModel
 from pymongo.errors import DuplicateKeyError
 from redis.asyncio import Redis
+
+from parley_kit.mongo import connect_mongo
+from parley_kit.testing.stack import Isolation, StackUrls
 
 pytestmark = pytest.mark.integration
 

@@ -5,9 +5,9 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from parley_contracts.problems import PROBLEM_MEDIA_TYPE
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
+from parley_contracts.problems import PROBLEM_MEDIA_TYPE
 from parley_kit.logs import get_logger
 
 ReadinessCheck = Callable[[], Awaitable[object]]

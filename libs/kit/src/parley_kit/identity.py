@@ -15,9 +15,9 @@ import time
 from typing import Annotated
 
 from fastapi import Depends, Request
-from parley_contracts.claims import AccessClaims
 from pydantic import ValidationError
 
+from parley_contracts.claims import AccessClaims
 from parley_kit.problems import ServiceUnavailable, Unauthorized
 from parley_kit.tokens import InvalidToken, JwksVerifier, KeysUnavailable, bearer_token, claims_json
 

@@ -6,10 +6,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from parley_contracts.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem, problem_type
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from parley_contracts.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem, problem_type
 from parley_kit.logs import get_logger
 
 log = get_logger(__name__)

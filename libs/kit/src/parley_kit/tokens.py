@@ -14,9 +14,9 @@ from typing import Any, Final
 import httpx
 import jwt
 from jwt import PyJWK
-from parley_contracts.claims import AccessClaims
 from pydantic import ValidationError
 
+from parley_contracts.claims import AccessClaims
 from parley_kit.logs import get_logger
 
 ALLOWED_ALGORITHMS: Final = ("RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA", "PS256")
