@@ -2,7 +2,7 @@
 
 Beanie queries are class-level calls such as `Message.find(...)` or `Message.get(id)`; raw
 collections come from `get_pymongo_collection()`. Outside `parley_kit.mongo` every such call is
-a finding, unless its line carries `# unscoped: <reason>` (for collections that are global by
+a finding, unless its line (or the line above it) carries `# unscoped: <reason>` (for collections that are global by
 design, e.g. the tenants table looked up by slug before any tenant is known).
 """
 
@@ -44,8 +44,8 @@ def unscoped_queries(package: Path, document_names: set[str]) -> list[str]:
                 continue
             if receiver.id not in document_names:
                 continue
-            line = lines[node.lineno - 1]
-            if MARKER in line:
+            here_and_above = lines[max(0, node.lineno - 2) : node.lineno]
+            if any(MARKER in line for line in here_and_above):
                 continue
             findings.append(f"{path}:{node.lineno}: {receiver.id}.{node.func.attr}(...)")
     return findings

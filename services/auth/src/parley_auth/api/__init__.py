@@ -1,0 +1,1 @@
+"""HTTP routes of auth: public (`/v1`, JWKS) and internal (`/internal/v1`)."""

@@ -1,0 +1,48 @@
+"""What auth publishes (to `parley.users.v1`, through the outbox)."""
+
+import uuid
+
+from parley_contracts.events import new_event
+from parley_contracts.resources import Tenant, User
+from parley_contracts.topics import USERS, EventType
+from parley_kit.outbox import Outbox
+
+TOPICS = [USERS]
+
+
+class AuthEvents:
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+
+    async def tenant_created(self, tenant: Tenant) -> None:
+        await self._outbox.enqueue(
+            new_event(
+                EventType.TENANT_CREATED,
+                tenant_id=tenant.id,
+                key=tenant.id,
+                data=tenant,
+                event_id=f"tenant:{tenant.id}:created",
+            )
+        )
+
+    async def user_created(self, user: User) -> None:
+        await self._outbox.enqueue(
+            new_event(
+                EventType.USER_CREATED,
+                tenant_id=user.tenant_id,
+                key=user.tenant_id,
+                data=user,
+                event_id=f"user:{user.id}:created",
+            )
+        )
+
+    async def user_updated(self, user: User) -> None:
+        await self._outbox.enqueue(
+            new_event(
+                EventType.USER_UPDATED,
+                tenant_id=user.tenant_id,
+                key=user.tenant_id,
+                data=user,
+                event_id=f"user:{user.id}:updated:{uuid.uuid4().hex}",
+            )
+        )

@@ -1,0 +1,88 @@
+"""The auth app: `create_app(settings)` and the lifespan that builds its clients."""
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from parley_auth.api import internal, public
+from parley_auth.events import TOPICS, AuthEvents
+from parley_auth.keys import SigningKeys
+from parley_auth.models import AUTH_MODELS
+from parley_auth.passwords import PasswordHashing
+from parley_auth.repository import RefreshTokenRepository, TenantRepository
+from parley_auth.service import AuthService
+from parley_auth.settings import AuthSettings
+from parley_auth.throttle import Throttle
+from parley_auth.tokens import TokenIssuer
+from parley_contracts.topics import prefixed
+from parley_kit.app import create_service_app
+from parley_kit.cache import connect_redis
+from parley_kit.health import ReadinessCheck
+from parley_kit.identity import Authenticator, ForwardedIdentity
+from parley_kit.mongo import connect_mongo, ping
+from parley_kit.outbox import OUTBOX_MODELS, Outbox, OutboxRelay
+from parley_kit.tokens import JwksVerifier
+
+
+def create_app(settings: AuthSettings | None = None) -> FastAPI:
+    settings = settings or AuthSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        mongo = await connect_mongo(
+            settings.mongo_url, settings.mongo_db, [*AUTH_MODELS, *OUTBOX_MODELS]
+        )
+        redis = connect_redis(settings.redis_url)
+        http = httpx.AsyncClient(timeout=5.0)
+        keys = SigningKeys(settings.access_token_seconds)
+        await keys.load(settings.signing_key_file)
+        verifier = JwksVerifier(
+            f"{settings.public_url}/.well-known/jwks.json",
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            http=http,
+            cache_seconds=settings.jwks_cache_seconds,
+        )
+        verifier.load_jwks(keys.jwks())
+        relay = OutboxRelay(
+            settings.kafka_bootstrap,
+            client_id="parley-auth",
+            topics=[prefixed(settings.topic_prefix, topic) for topic in TOPICS],
+            partitions=settings.kafka_partitions,
+        )
+        outbox = Outbox(settings.topic_prefix, relay)
+        await relay.start()
+        app.state.mongo, app.state.redis, app.state.http = mongo, redis, http
+        app.state.signing_keys, app.state.relay = keys, relay
+        app.state.authenticator = Authenticator(
+            verifier, ForwardedIdentity(settings.internal_secret.get_secret_value())
+        )
+        app.state.auth_service = AuthService(
+            settings,
+            TokenIssuer(settings, keys, RefreshTokenRepository()),
+            PasswordHashing(),
+            Throttle(redis, f"{settings.redis_prefix}auth:"),
+            AuthEvents(outbox),
+            TenantRepository(),
+        )
+        try:
+            yield
+        finally:
+            await relay.stop()
+            await http.aclose()
+            await redis.aclose()
+            await mongo.close()
+
+    def readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
+        return {"mongo": lambda: ping(app.state.mongo), "redis": lambda: app.state.redis.ping()}
+
+    return create_service_app(
+        service="auth",
+        settings=settings,
+        routers=[public.router, internal.router],
+        lifespan=lifespan,
+        readiness=readiness,
+        description="Tenants, users, access tokens (RS256, JWKS) and refresh-token families.",
+    )
