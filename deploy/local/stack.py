@@ -14,14 +14,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
+import fcntl
 import logging
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +47,9 @@ class StackConfig:
         default_factory=lambda: env_int("PARLEY_STACK_KAFKA_CONTROLLER_PORT", 9093)
     )
     search_port: int = field(default_factory=lambda: env_int("PARLEY_STACK_ES_PORT", 9200))
+    search_transport_port: int = field(
+        default_factory=lambda: env_int("PARLEY_STACK_ES_TRANSPORT_PORT", 9300)
+    )
     mongo_port: int = field(default_factory=lambda: env_int("PARLEY_STACK_MONGO_PORT", 27017))
     redis_port: int = field(default_factory=lambda: env_int("PARLEY_STACK_REDIS_PORT", 6379))
     kafka_heap: str = field(
@@ -116,7 +123,8 @@ def fetch_maven(config: StackConfig, name: str) -> Path:
 
 def fetch_ferretdb(config: StackConfig) -> Path:
     binary = config.home / "bin" / "ferretdb"
-    if binary.exists():
+    sources = [HERE / "ferretdb" / name for name in ("main.go", "go.mod", "go.sum")]
+    if binary.exists() and all(s.stat().st_mtime <= binary.stat().st_mtime for s in sources):
         return binary
     say("building FerretDB v1.24.2 from the Go module proxy (once)")
     if shutil.which("go") is None:
@@ -212,19 +220,39 @@ def kafka_command(config: StackConfig, libs: Path) -> str:
     return f"{java} kafka.Kafka {properties}"
 
 
+def compile_search_launcher(config: StackConfig, libs: Path) -> Path:
+    """`opensearch/Launcher.java` (exact ports, loopback only, errors shown), compiled once."""
+    source = HERE / "opensearch" / "Launcher.java"
+    classes = config.home / "opensearch" / "classes"
+    compiled = classes / "Launcher.class"
+    if compiled.exists() and compiled.stat().st_mtime >= source.stat().st_mtime:
+        return classes
+    if shutil.which("javac") is None:
+        raise SystemExit("stack: a JDK (javac) is required to run OpenSearch")
+    classes.mkdir(parents=True, exist_ok=True)
+    run_logged(
+        ["javac", "-d", str(classes), "-cp", f"{libs}/*", str(source)],
+        config.logs / "fetch-opensearch.log",
+    )
+    return classes
+
+
 def search_command(config: StackConfig, libs: Path) -> str:
     base = config.data / "opensearch"
     base.mkdir(parents=True, exist_ok=True)
+    classes = compile_search_launcher(config, libs)
     return (
         f"java -Xms{config.search_heap} -Xmx{config.search_heap} -Djava.awt.headless=true"
-        f" -cp '{libs}/*' org.codelibs.opensearch.runner.OpenSearchRunner"
-        f" -basePath {base} -numOfNode 1 -baseHttpPort {config.search_port - 1}"
-        " -clusterName parley-local"
+        f" -cp '{libs}/*:{classes}' Launcher"
+        f" {base} {config.search_port} {config.search_transport_port}"
     )
 
 
 def mongo_command(config: StackConfig, binary: Path) -> str:
-    return f"{binary} -listen 127.0.0.1:{config.mongo_port} -data {config.data / 'ferretdb'}"
+    return (
+        f"{binary} -listen 127.0.0.1:{config.mongo_port} -data {config.data / 'ferretdb'}"
+        f" -log-level {os.environ.get('PARLEY_STACK_FERRETDB_LOG_LEVEL', 'error')}"
+    )
 
 
 def redis_command(config: StackConfig, binary: Path) -> str:
@@ -381,12 +409,51 @@ def supervisorctl(config: StackConfig, *args: str) -> subprocess.CompletedProces
 
 
 def supervisor_running(config: StackConfig) -> bool:
-    if not config.socket.exists():
+    if not config.socket.exists() or not config.supervisor_conf.exists():
         return False
     return supervisorctl(config, "pid").stdout.strip().isdigit()
 
 
+def program_states(config: StackConfig) -> dict[str, tuple[str, int]]:
+    """`{program: (state, pid)}` as supervisord sees them (pid 0 when not running)."""
+    states: dict[str, tuple[str, int]] = {}
+    for line in supervisorctl(config, "status").stdout.splitlines():
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        pid = 0
+        if "pid" in parts:
+            with contextlib.suppress(ValueError, IndexError):
+                pid = int(parts[parts.index("pid") + 1].rstrip(","))
+        states[parts[0]] = (parts[1], pid)
+    return states
+
+
+@contextlib.contextmanager
+def locked(config: StackConfig) -> Iterator[None]:
+    """One `up` or `down` at a time (parallel test sessions may all call `up`)."""
+    config.run.mkdir(parents=True, exist_ok=True)
+    with (config.run / "stack.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    if not path.exists():
+        return "    (no log yet)"
+    text = path.read_text(errors="replace").splitlines()[-lines:]
+    return "\n".join(f"    {line}" for line in text)
+
+
 def up(config: StackConfig) -> int:
+    with locked(config):
+        return _up(config)
+
+
+def _up(config: StackConfig) -> int:
     started = time.monotonic()
     for folder in (config.logs, config.data, config.run):
         folder.mkdir(parents=True, exist_ok=True)
@@ -395,6 +462,17 @@ def up(config: StackConfig) -> int:
     if not missing:
         say(f"all engines already healthy ({time.monotonic() - started:.1f}s)")
         return status(config, health)
+    taken = [
+        name
+        for name in missing
+        if port_taken(next(e for e in ENGINES if e.name == name).port(config))
+        and not supervisor_running(config)
+    ]
+    if taken:
+        for name in taken:
+            say(f"{name}: its port is taken by a process that does not answer as {name}")
+        say("free the ports or set PARLEY_STACK_*_PORT (see deploy/local/README.md)")
+        return 1
     programs = {
         "redis": redis_command(config, fetch_redis(config)),
         "ferretdb": mongo_command(config, fetch_ferretdb(config)),
@@ -403,66 +481,113 @@ def up(config: StackConfig) -> int:
     }
     if not supervisor_running(config):
         write_supervisor_conf(config, programs)
+        config.socket.unlink(missing_ok=True)
         subprocess.run(
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(config.supervisor_conf)],
             check=True,
             start_new_session=True,
         )
-        for _ in range(50):
+        for _ in range(100):
             if supervisor_running(config):
                 break
             time.sleep(0.1)
+        else:
+            say(f"supervisord did not start; its log: {config.logs / 'supervisord.log'}")
+            return 1
     for name in missing:
         say(f"starting {name}")
         supervisorctl(config, "start", name)
     deadline = time.monotonic() + config.timeout
     pending = set(missing)
+    failed: set[str] = set()
     while pending and time.monotonic() < deadline:
         health = probe_all(config)
+        states = program_states(config)
         for name in sorted(pending):
             if health[name] is not None:
                 say(f"{name} healthy: {health[name]}")
                 pending.discard(name)
+            elif states.get(name, ("", 0))[0] == "FATAL":
+                failed.add(name)
+                pending.discard(name)
         if pending:
             time.sleep(1)
-    if pending:
-        for name in sorted(pending):
-            say(
-                f"{name} did not answer within {config.timeout:.0f}s; "
-                f"its log: {config.logs / f'{name}.log'}"
-            )
+    for name in sorted(failed):
+        log = config.logs / f"{name}.log"
+        say(f"{name} exited and could not be restarted; its log: {log}\n{log_tail(log)}")
+    for name in sorted(pending):
+        log = config.logs / f"{name}.log"
+        say(
+            f"{name} did not answer within {config.timeout:.0f}s "
+            f"(PARLEY_STACK_TIMEOUT); its log: {log}\n{log_tail(log)}"
+        )
+    if pending or failed:
         return 1
-    configure_search(config)
     say(f"stack up in {time.monotonic() - started:.1f}s")
-    return 0
+    return status(config)
 
 
-def configure_search(config: StackConfig) -> None:
-    """Never let a nearly full development disk turn indices read-only."""
-    import httpx
+def port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
-    httpx.put(
-        f"http://127.0.0.1:{config.search_port}/_cluster/settings",
-        json={"persistent": {"cluster.routing.allocation.disk.threshold_enabled": False}},
-        timeout=10,
-    ).raise_for_status()
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def kill_group(pid: int) -> None:
+    """SIGTERM then SIGKILL the process group led by `pid` (each engine has its own)."""
+    for sig, grace in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 5.0)):
+        if not pid_alive(pid):
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+        deadline = time.monotonic() + grace
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 def down(config: StackConfig) -> int:
+    with locked(config):
+        return _down(config)
+
+
+def _down(config: StackConfig) -> int:
+    pid_file = config.run / "supervisord.pid"
     if supervisor_running(config):
+        children = [pid for _, pid in program_states(config).values() if pid]
         say("stopping engines")
         supervisorctl(config, "stop", "all")
         supervisorctl(config, "shutdown")
-        pid_file = config.run / "supervisord.pid"
         for _ in range(300):
             if not pid_file.exists():
                 break
             time.sleep(0.1)
-    busy = [name for name, version in probe_all(config).items() if version is not None]
+        # Whatever outlived supervisord (it should not) goes with its process group.
+        for pid in children:
+            kill_group(pid)
+    if pid_file.exists():
+        with contextlib.suppress(ValueError):
+            kill_group(int(pid_file.read_text().strip()))
+        pid_file.unlink(missing_ok=True)
+    config.socket.unlink(missing_ok=True)
+    busy = [
+        f"{engine.name} (127.0.0.1:{engine.port(config)})"
+        for engine in ENGINES
+        if port_taken(engine.port(config))
+    ]
     if busy:
-        say(f"still answering (not started by this stack?): {', '.join(busy)}")
+        say(f"ports still taken, not by this stack's supervisor: {', '.join(busy)}")
         return 1
-    say("stack down")
+    say("stack down (no engine process left, ports free)")
     return 0
 
 
@@ -471,16 +596,16 @@ def status(config: StackConfig, health: dict[str, str | None] | None = None) -> 
     for engine in ENGINES:
         version = health[engine.name]
         state = (
-            f"healthy  {version}"
+            f"healthy    {version}"
             if version
-            else f"DOWN     (log: {config.logs / f'{engine.name}.log'})"
+            else f"unhealthy  (log: {config.logs / f'{engine.name}.log'})"
         )
         print(f"  {engine.name:<11} 127.0.0.1:{engine.port(config):<6} {state}")
     return 0 if all(health.values()) else 1
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("command", choices=["up", "down", "status"])
     command = parser.parse_args().command
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)

@@ -5,24 +5,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from auth_factories import make_settings
 
 from parley_auth.main import create_app
 from parley_auth.settings import AuthSettings
 from parley_kit.testing.stack import Isolation, StackUrls
-
-
-def make_settings(urls: StackUrls, names: Isolation, **overrides: object) -> AuthSettings:
-    values: dict[str, object] = {
-        "mongo_url": urls.mongo_url,
-        "mongo_db": f"{names.mongo_db}_auth",
-        "redis_url": urls.redis_url,
-        "redis_prefix": names.redis_prefix,
-        "kafka_bootstrap": urls.kafka_bootstrap,
-        "topic_prefix": names.topic_prefix,
-        "kafka_partitions": 1,
-        "log_json": False,
-    }
-    return AuthSettings.model_validate(values | overrides)
 
 
 @pytest.fixture

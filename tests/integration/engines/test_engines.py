@@ -4,7 +4,6 @@ import asyncio
 import uuid
 from typing import Any
 
-import httpx
 import pymongo
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -15,7 +14,7 @@ from pymongo.errors import DuplicateKeyError
 from redis.asyncio import Redis
 
 from parley_kit.mongo import connect_mongo
-from parley_kit.testing.stack import Isolation, StackUrls
+from parley_kit.testing.stack import Isolation, StackUrls, search_engine
 
 pytestmark = pytest.mark.integration
 
@@ -49,23 +48,43 @@ async def test_kafka_round_trips_a_record_through_faststream(
     assert got == Greeting(text="hello kafka")
 
 
+def search_client(url: str) -> Any:
+    """The async client of the engine at `url` (the local stack runs OpenSearch 2)."""
+    if search_engine(url) == "opensearch":
+        from opensearchpy import AsyncOpenSearch
+
+        return AsyncOpenSearch(hosts=[url], timeout=30)
+    from elasticsearch import AsyncElasticsearch
+
+    return AsyncElasticsearch(url, request_timeout=30)
+
+
 async def test_search_engine_indexes_and_finds_a_document(
     stack_urls: StackUrls, isolation: Isolation
 ) -> None:
     index = f"{isolation.index_prefix}docs"
-    async with httpx.AsyncClient(base_url=stack_urls.elasticsearch_url, timeout=30) as http:
-        info = (await http.get("/")).json()
-        created = await http.put(
-            f"/{index}", json={"settings": {"number_of_shards": 1, "number_of_replicas": 0}}
+    client = search_client(stack_urls.elasticsearch_url)
+    try:
+        info = await client.info()
+        await client.indices.create(
+            index=index,
+            body={
+                "settings": {
+                    "number_of_shards": 1,
+                    "number_of_replicas": 0,
+                    # Explicit, or an idle shard skips refreshes and the first search waits.
+                    "refresh_interval": "1s",
+                },
+                "mappings": {"properties": {"text": {"type": "text"}}},
+            },
         )
-        assert created.status_code == 200, created.text
-        await http.put(f"/{index}/_doc/1", params={"refresh": "true"}, json={"text": "deploy café"})
-        hits = (
-            await http.post(f"/{index}/_search", json={"query": {"match": {"text": "café"}}})
-        ).json()["hits"]["hits"]
+        await client.index(index=index, id="1", body={"text": "deploy café"}, refresh=True)
+        result = await client.search(index=index, body={"query": {"match": {"text": "café"}}})
+    finally:
+        await client.close()
 
     assert info["version"]["number"].split(".")[0] in {"2", "8"}
-    assert [hit["_id"] for hit in hits] == ["1"]
+    assert [hit["_id"] for hit in result["hits"]["hits"]] == ["1"]
 
 
 class Account(Document):

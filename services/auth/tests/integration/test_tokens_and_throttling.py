@@ -10,8 +10,7 @@ import httpx
 import jwt
 import pytest
 from asgi_lifespan import LifespanManager
-from auth_factories import tenant_body
-from conftest import make_settings
+from auth_factories import make_settings, tenant_body
 
 from parley_auth.main import create_app
 from parley_kit.testing.stack import Isolation, StackUrls

@@ -1,43 +1,48 @@
 """Where the engines of a test run are, and the names that keep each test's data apart.
 
-Resolution order: `PARLEY_STACK=external` takes URLs from `PARLEY_TEST_*` variables; otherwise
-a Docker engine that answers gets testcontainers; otherwise the local stack (`deploy/local`) is
-started (idempotent) and used.
+`PARLEY_STACK` picks the engines (default `auto`):
+- `external`: URLs from `PARLEY_TEST_MONGO_URL`, `PARLEY_TEST_KAFKA_BOOTSTRAP`,
+  `PARLEY_TEST_ELASTICSEARCH_URL`, `PARLEY_TEST_REDIS_URL`;
+- `docker`, or `auto` when a Docker engine answers `_ping`: testcontainers (mongo:7,
+  apache/kafka:3.9.0, OpenSearch 2.19 like the local stack, redis:7);
+- `local`, or `auto` otherwise: the local stack (`deploy/local/stack up`, a no-op when healthy).
+
+Importing this module connects to nothing.
 """
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from parley_kit.logs import get_logger
-
-log = get_logger(__name__)
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
 class StackUrls:
-    mongo_url: str
-    kafka_bootstrap: str
-    elasticsearch_url: str
-    redis_url: str
+    """Where the four engines of this test session answer."""
+
+    mongo_url: str  # "mongodb://127.0.0.1:27017"
+    kafka_bootstrap: str  # "127.0.0.1:9092"
+    elasticsearch_url: str  # "http://127.0.0.1:9200" (OpenSearch 2 on the local stack)
+    redis_url: str  # "redis://127.0.0.1:6379/0"
 
 
 @dataclass(frozen=True)
 class Isolation:
     """Names only one test uses: its database, topic prefix, index prefix and key prefix."""
 
-    name: str
-    mongo_db: str
-    topic_prefix: str
-    index_prefix: str
-    redis_prefix: str
+    name: str  # unique short token per test, e.g. "t3f9a2c1d0"
+    mongo_db: str  # f"test_{name}": a fresh database
+    topic_prefix: str  # f"{name}.": prefix every Kafka topic name with it
+    index_prefix: str  # f"{name}-": prefix every index and alias name with it
+    redis_prefix: str  # f"{name}:": prefix every Redis key with it
 
     @classmethod
     def new(cls) -> "Isolation":
@@ -73,21 +78,28 @@ def local_urls() -> StackUrls:
 
 
 def docker_answers(timeout: float = 0.5) -> bool:
-    """A Docker engine is usable: its socket accepts a connection and answers `_ping`."""
-    path = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    if not path.startswith("unix://"):
-        return False
-    sock_path = path.removeprefix("unix://")
-    if not Path(sock_path).exists():
-        return False
+    """A Docker engine is usable: its socket (or `DOCKER_HOST`) answers `GET /_ping` quickly."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    request = b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n"
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(sock_path)
-            sock.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
-            return b"200 OK" in sock.recv(64)
-    except OSError:
+        if host.startswith("unix://"):
+            path = host.removeprefix("unix://")
+            if not Path(path).exists():
+                return False
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                sock.connect(path)
+                sock.sendall(request)
+                return b" 200 " in sock.recv(64)
+        if host.startswith("tcp://"):
+            address, _, port = host.removeprefix("tcp://").rstrip("/").rpartition(":")
+            with socket.create_connection((address, int(port)), timeout=timeout) as sock:
+                sock.settimeout(timeout)
+                sock.sendall(request)
+                return b" 200 " in sock.recv(64)
+    except (OSError, ValueError):
         return False
+    return False
 
 
 def repo_root() -> Path:
@@ -148,11 +160,29 @@ def resolve_stack() -> Iterator[StackUrls]:
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:
     """Poll `predicate` until it is true or `timeout` passes (for sync checks in tests)."""
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return True
         time.sleep(interval)
     return predicate()
+
+
+async def eventually(
+    predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.05
+) -> bool:
+    """Await `predicate` until it is true or `timeout` passes (e.g. a search finds a document)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate():
+            return True
+        await asyncio.sleep(interval)
+    return await predicate()
+
+
+def search_engine(url: str, timeout: float = 5.0) -> Literal["opensearch", "elasticsearch"]:
+    """Which engine serves `url`: tests run OpenSearch 2; production runs Elasticsearch 8."""
+    import httpx
+
+    version = httpx.get(url, timeout=timeout).json().get("version", {})
+    return "opensearch" if version.get("distribution") == "opensearch" else "elasticsearch"

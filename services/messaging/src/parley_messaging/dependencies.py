@@ -1,0 +1,29 @@
+"""FastAPI dependencies of messaging, built from what the lifespan put on `app.state`."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from parley_messaging.domain.conversations import ConversationService
+from parley_messaging.domain.membership import MembershipCheck
+from parley_messaging.domain.messages import MessageService
+
+
+def conversation_service(request: Request) -> ConversationService:
+    service: ConversationService = request.app.state.conversations
+    return service
+
+
+def message_service(request: Request) -> MessageService:
+    service: MessageService = request.app.state.messages
+    return service
+
+
+def membership_check(request: Request) -> MembershipCheck:
+    check: MembershipCheck = request.app.state.membership
+    return check
+
+
+ConversationServiceDep = Annotated[ConversationService, Depends(conversation_service)]
+MessageServiceDep = Annotated[MessageService, Depends(message_service)]
+MembershipDep = Annotated[MembershipCheck, Depends(membership_check)]

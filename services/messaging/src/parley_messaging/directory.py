@@ -1,0 +1,54 @@
+"""Which user ids exist in a tenant, asked of auth (its internal route), cached positively."""
+
+import httpx
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from parley_kit.cache import REDIS_FAILURES
+from parley_kit.identity import INTERNAL_TOKEN_HEADER
+from parley_kit.problems import ServiceUnavailable
+
+
+class UserDirectory:
+    def __init__(
+        self, http: httpx.AsyncClient, auth_url: str, secret: str, redis: Redis, prefix: str
+    ) -> None:
+        self._http = http
+        self._url = f"{auth_url}/internal/v1/users:resolve"
+        self._headers = {INTERNAL_TOKEN_HEADER: secret}
+        self._redis = redis
+        self._prefix = prefix
+
+    async def existing(self, tenant_id: str, user_ids: list[str]) -> set[str]:
+        """The subset of `user_ids` that are users of `tenant_id`."""
+        wanted = sorted(set(user_ids))
+        if not wanted:
+            return set()
+        key = f"{self._prefix}known-users:{tenant_id}"
+        known: set[str] = set()
+        try:
+            flags = await self._redis.smismember(key, wanted)
+            known = {user for user, flag in zip(wanted, flags, strict=True) if flag}
+        except RedisError:
+            REDIS_FAILURES.labels("messaging", "directory").inc()
+        missing = [user for user in wanted if user not in known]
+        if not missing:
+            return known
+        try:
+            response = await self._http.post(
+                self._url,
+                json={"tenant_id": tenant_id, "user_ids": missing},
+                headers=self._headers,
+                timeout=5.0,
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable("cannot check the members with auth right now") from exc
+        found = {user["id"] for user in response.json()["users"]}
+        if found:
+            try:
+                await self._redis.sadd(key, *found)
+                await self._redis.expire(key, 3600)
+            except RedisError:
+                REDIS_FAILURES.labels("messaging", "directory").inc()
+        return known | found

@@ -1,0 +1,1 @@
+"""The rules of conversations and messages. No HTTP here."""

@@ -1,0 +1,66 @@
+"""What messaging publishes, through the outbox, keyed by conversation id so one
+conversation's events stay ordered. Event ids are deterministic where a retry could write the
+same event twice."""
+
+import uuid
+
+from parley_contracts.events import new_event
+from parley_contracts.resources import Conversation, Message, ReadMarker
+from parley_contracts.topics import CONVERSATIONS, MESSAGES, EventType
+from parley_kit.outbox import Outbox
+
+TOPICS = [MESSAGES, CONVERSATIONS]
+
+
+class MessagingEvents:
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+
+    async def message(self, type: EventType, message: Message, position: int | None) -> None:
+        await self._outbox.enqueue(
+            new_event(
+                type,
+                tenant_id=message.tenant_id,
+                key=message.conversation_id,
+                data=message,
+                event_id=(
+                    f"message:{message.id}:created"
+                    if type is EventType.MESSAGE_CREATED
+                    else f"message:{message.id}:v{message.version}:{type.value}"
+                ),
+            ),
+            position=position,
+        )
+
+    async def read(self, tenant_id: str, marker: ReadMarker, position: int | None) -> None:
+        await self._outbox.enqueue(
+            new_event(
+                EventType.READ_UPDATED,
+                tenant_id=tenant_id,
+                key=marker.conversation_id,
+                data=marker,
+                event_id=f"read:{marker.conversation_id}:{marker.user_id}:{marker.last_read_seq}",
+            ),
+            position=position,
+        )
+
+    async def conversation(
+        self,
+        type: EventType,
+        conversation: Conversation,
+        position: int | None,
+        affected_user_ids: list[str] | None = None,
+    ) -> None:
+        envelope = new_event(
+            type,
+            tenant_id=conversation.tenant_id,
+            key=conversation.id,
+            data=conversation,
+            event_id=f"conversation:{conversation.id}:{type.value}:{uuid.uuid4().hex}",
+        )
+        if affected_user_ids is not None:
+            # An added field (allowed by the envelope rules): who joined or left, so real-time
+            # relays can move those users' sockets between rooms.
+            data = envelope.data | {"affected_user_ids": affected_user_ids}
+            envelope = envelope.model_copy(update={"data": data})
+        await self._outbox.enqueue(envelope, position=position)

@@ -1,0 +1,95 @@
+"""The messaging app: `create_app(settings)` and the lifespan that builds its clients."""
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from parley_contracts.topics import prefixed
+from parley_kit.app import create_service_app
+from parley_kit.cache import connect_redis
+from parley_kit.health import ReadinessCheck
+from parley_kit.identity import Authenticator, ForwardedIdentity
+from parley_kit.mongo import connect_mongo, ping
+from parley_kit.outbox import OUTBOX_MODELS, Outbox, OutboxRelay
+from parley_kit.tokens import JwksVerifier
+from parley_messaging.api import conversations, internal, messages
+from parley_messaging.cache import GenerationalCache
+from parley_messaging.directory import UserDirectory
+from parley_messaging.domain.conversations import ConversationService
+from parley_messaging.domain.membership import MembershipCheck
+from parley_messaging.domain.messages import MessageService
+from parley_messaging.events import TOPICS, MessagingEvents
+from parley_messaging.models import MESSAGING_MODELS
+from parley_messaging.settings import MessagingSettings
+
+
+def create_app(settings: MessagingSettings | None = None) -> FastAPI:
+    settings = settings or MessagingSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        mongo = await connect_mongo(
+            settings.mongo_url, settings.mongo_db, [*MESSAGING_MODELS, *OUTBOX_MODELS]
+        )
+        redis = connect_redis(settings.redis_url)
+        http = httpx.AsyncClient(timeout=5.0, limits=httpx.Limits(max_connections=100))
+        secret = settings.internal_secret.get_secret_value()
+        relay = OutboxRelay(
+            settings.kafka_bootstrap,
+            client_id="parley-messaging",
+            topics=[prefixed(settings.topic_prefix, topic) for topic in TOPICS],
+            partitions=settings.kafka_partitions,
+            gap_grace=settings.outbox_gap_grace_seconds,
+            poll_interval=settings.outbox_poll_seconds,
+        )
+        events = MessagingEvents(Outbox(settings.topic_prefix, relay))
+        cache = GenerationalCache(
+            redis, f"{settings.redis_prefix}messaging:", settings.cache_ttl_seconds
+        )
+        membership = MembershipCheck(cache)
+        directory = UserDirectory(
+            http, settings.auth_url, secret, redis, f"{settings.redis_prefix}messaging:"
+        )
+        app.state.mongo, app.state.redis, app.state.http, app.state.relay = (
+            mongo,
+            redis,
+            http,
+            relay,
+        )
+        app.state.membership = membership
+        app.state.conversations = ConversationService(membership, directory, events)
+        app.state.messages = MessageService(membership, cache, events, settings.cached_page_size)
+        app.state.authenticator = Authenticator(
+            JwksVerifier(
+                settings.jwks_url,
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                http=http,
+                cache_seconds=settings.jwks_cache_seconds,
+            ),
+            ForwardedIdentity(secret),
+        )
+        await relay.start()
+        try:
+            yield
+        finally:
+            await relay.stop()
+            await http.aclose()
+            await redis.aclose()
+            await mongo.close()
+
+    def readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
+        # Redis and Kafka are not readiness conditions: reads fall back to MongoDB and the
+        # outbox keeps events until Kafka is back.
+        return {"mongo": lambda: ping(app.state.mongo)}
+
+    return create_service_app(
+        service="messaging",
+        settings=settings,
+        routers=[conversations.router, messages.router, internal.router],
+        lifespan=lifespan,
+        readiness=readiness,
+        description="Conversations, ordered messages, threads, reactions and read state.",
+    )

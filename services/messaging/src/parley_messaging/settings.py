@@ -1,0 +1,18 @@
+"""Messaging settings (env prefix `PARLEY_MESSAGING_`); every one has a local default."""
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from parley_kit.settings import ServiceSettings
+
+
+class MessagingSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PARLEY_MESSAGING_", extra="ignore", frozen=True)
+
+    port: int = 8002
+    mongo_db: str = "messaging"
+    auth_url: str = "http://127.0.0.1:8001"
+    cache_ttl_seconds: int = Field(default=300, ge=1)
+    cached_page_size: int = Field(default=50, ge=1, le=100)
+    outbox_gap_grace_seconds: float = Field(default=2.0, ge=0)
+    outbox_poll_seconds: float = Field(default=0.5, gt=0)
