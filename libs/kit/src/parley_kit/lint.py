@@ -2,8 +2,9 @@
 
 Beanie queries are class-level calls such as `Message.find(...)` or `Message.get(id)`; raw
 collections come from `get_pymongo_collection()`. Outside `parley_kit.mongo` every such call is
-a finding, unless its line (or the line above it) carries `# unscoped: <reason>` (for collections that are global by
-design, e.g. the tenants table looked up by slug before any tenant is known).
+a finding, unless its line (or the line above it) carries `# unscoped: <reason>` (for
+collections that are global by design, e.g. the tenants table looked up by slug before any
+tenant is known).
 """
 
 import ast

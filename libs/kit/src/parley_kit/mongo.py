@@ -19,7 +19,7 @@ D = TypeVar("D", bound=Document)
 async def connect_mongo(
     url: str, database: str, models: Sequence[type[Document]], *, timeout_ms: int = 5000
 ) -> AsyncMongoClient[Any]:
-    """Connect and initialise Beanie (creates the models' indexes)."""
+    """Connect and initialise Beanie, then create the models' indexes."""
     client: AsyncMongoClient[Any] = AsyncMongoClient(
         url,
         serverSelectionTimeoutMS=timeout_ms,
@@ -27,8 +27,18 @@ async def connect_mongo(
         tz_aware=True,
         uuidRepresentation="standard",
     )
-    await init_beanie(database=client[database], document_models=list(models))
+    await init_beanie(database=client[database], document_models=list(models), skip_indexes=True)
+    await create_indexes(models)
     return client
+
+
+async def create_indexes(models: Sequence[type[Document]]) -> None:
+    """Each declared index on its own: FerretDB 1.x drops the connection on a multi-index
+    `createIndexes` that repeats existing ones, which Beanie's own index sync sends."""
+    for model in models:
+        collection = model.get_pymongo_collection()
+        for index in getattr(model.Settings, "indexes", []):
+            await collection.create_indexes([index])
 
 
 async def ping(client: AsyncMongoClient[Any]) -> None:

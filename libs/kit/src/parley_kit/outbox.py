@@ -24,11 +24,10 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pymongo
-from beanie import Document
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter, Gauge, Histogram
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from parley_contracts.events import EventEnvelope
@@ -52,7 +51,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class OutboxRecord(Document):
+class OutboxRecord(BaseModel):
+    """One event waiting for (or done with) Kafka, in the `outbox` collection."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: Any = Field(default=None, alias="_id")
     event_id: str
     topic: str
     key: str
@@ -61,45 +65,37 @@ class OutboxRecord(Document):
     created_at: datetime = Field(default_factory=_now)
     published: bool = False
     published_at: datetime | None = None
-    attempts: int = 0
-
-    class Settings:
-        name = "outbox"
-        indexes = [
-            pymongo.IndexModel([("event_id", 1)], unique=True),
-            pymongo.IndexModel([("published", 1), ("_id", 1)]),
-            pymongo.IndexModel([("key", 1), ("position", 1)]),
-        ]
 
 
-class OutboxCursor(Document):
-    """The last position published per key (only for keys whose records carry positions)."""
-
-    key: str
-    position: int
-
-    class Settings:
-        name = "outbox_cursors"
-        indexes = [pymongo.IndexModel([("key", 1)], unique=True)]
+OUTBOX = "outbox"
+CURSORS = "outbox_cursors"
+LEASES = "outbox_lease"
 
 
-class OutboxLease(Document):
-    """Who may relay now. `_id` is the lease name; an expired lease may be taken over."""
-
-    holder: str
-    expires_at: datetime
-
-    class Settings:
-        name = "outbox_lease"
-
-
-OUTBOX_MODELS: list[type[Document]] = [OutboxRecord, OutboxCursor, OutboxLease]
+async def ensure_outbox_indexes(database: AsyncDatabase[Any], retention: timedelta) -> None:
+    """The outbox's indexes; published records expire after `retention`."""
+    outbox = database[OUTBOX]
+    await outbox.create_index([("event_id", 1)], unique=True)
+    await outbox.create_index([("published", 1), ("_id", 1)])
+    await database[CURSORS].create_index([("key", 1)], unique=True)
+    with contextlib.suppress(Exception):  # TTL is housekeeping; never fatal
+        await outbox.create_index(
+            [("published_at", 1)],
+            expireAfterSeconds=int(retention.total_seconds()),
+            name="published_ttl",
+        )
 
 
 class Outbox:
     """Stores events to publish. Call `enqueue` right after the domain write."""
 
-    def __init__(self, topic_prefix: str = "", relay: "OutboxRelay | None" = None) -> None:
+    def __init__(
+        self,
+        database: AsyncDatabase[Any],
+        topic_prefix: str = "",
+        relay: "OutboxRelay | None" = None,
+    ) -> None:
+        self._collection = database[OUTBOX]
         self._prefix = topic_prefix
         self._relay = relay
 
@@ -108,9 +104,6 @@ class Outbox:
 
     async def enqueue(self, *envelopes: EventEnvelope, position: int | None = None) -> None:
         """Idempotent on `event_id`. `position` orders the first envelope within its key."""
-        collection = (
-            OutboxRecord.get_pymongo_collection()
-        )  # unscoped: the outbox serves all tenants
         for index, envelope in enumerate(envelopes):
             record = OutboxRecord(
                 event_id=envelope.event_id,
@@ -119,10 +112,12 @@ class Outbox:
                 position=position + index if position is not None else None,
                 envelope=envelope.model_dump(mode="json"),
             )
-            document = record.model_dump(by_alias=True, exclude={"id"})
-            await collection.update_one(
-                {"event_id": envelope.event_id}, {"$setOnInsert": document}, upsert=True
-            )
+            document = record.model_dump(exclude={"id"})
+            # A concurrent enqueue of the same event may win the insert: it is there, done.
+            with contextlib.suppress(DuplicateKeyError):
+                await self._collection.update_one(
+                    {"event_id": envelope.event_id}, {"$setOnInsert": document}, upsert=True
+                )
         if self._relay is not None:
             self._relay.wake()
 
@@ -132,6 +127,7 @@ class OutboxRelay:
 
     def __init__(
         self,
+        database: AsyncDatabase[Any],
         bootstrap: str,
         *,
         client_id: str,
@@ -144,6 +140,10 @@ class OutboxRelay:
         retention: timedelta = timedelta(days=1),
         lease_name: str = "relay",
     ) -> None:
+        self._outbox = database[OUTBOX]
+        self._cursors = database[CURSORS]
+        self._leases = database[LEASES]
+        self._database = database
         self._bootstrap = bootstrap
         self._client_id = client_id
         self._topics = topics
@@ -164,7 +164,7 @@ class OutboxRelay:
         self._wake.set()
 
     async def start(self) -> None:
-        await self._ensure_retention_index()
+        await ensure_outbox_indexes(self._database, self._retention)
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
@@ -174,17 +174,7 @@ class OutboxRelay:
                 await self._task
         await self._disconnect()
         with contextlib.suppress(Exception):
-            await OutboxLease.get_pymongo_collection().delete_one(  # unscoped: service-wide lease
-                {"_id": self._lease_name, "holder": self._holder}
-            )
-
-    async def _ensure_retention_index(self) -> None:
-        with contextlib.suppress(Exception):  # a TTL index is housekeeping, never fatal
-            await OutboxRecord.get_pymongo_collection().create_index(  # unscoped: housekeeping
-                [("published_at", 1)],
-                expireAfterSeconds=int(self._retention.total_seconds()),
-                name="published_ttl",
-            )
+            await self._leases.delete_one({"_id": self._lease_name, "holder": self._holder})
 
     async def _connect(self) -> KafkaBroker:
         if self._broker is None:
@@ -226,9 +216,8 @@ class OutboxRelay:
 
     async def _hold_lease(self) -> bool:
         now = _now()
-        collection = OutboxLease.get_pymongo_collection()  # unscoped: service-wide lease
         try:
-            await collection.update_one(
+            await self._leases.update_one(
                 {
                     "_id": self._lease_name,
                     "$or": [{"holder": self._holder}, {"expires_at": {"$lt": now}}],
@@ -247,12 +236,8 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish what is publishable now; returns how many records were published."""
-        records = (
-            await OutboxRecord.find({"published": False})  # unscoped: the relay serves all tenants
-            .sort("_id")
-            .limit(self._batch_size)
-            .to_list()
-        )
+        cursor = self._outbox.find({"published": False}).sort("_id", 1).limit(self._batch_size)
+        records = [OutboxRecord.model_validate(raw) async for raw in cursor]
         OUTBOX_PENDING.set(len(records))
         if not records:
             return 0
@@ -265,14 +250,14 @@ class OutboxRelay:
             by_key[record.key].append(record)
         await asyncio.gather(*(self._publish_key(broker, batch) for batch in by_key.values()))
         now = _now()
-        await OutboxRecord.get_pymongo_collection().update_many(  # unscoped: relay bookkeeping
+        await self._outbox.update_many(
             {"_id": {"$in": [record.id for record in ready]}},
             {"$set": {"published": True, "published_at": now}},
         )
         for key, batch in by_key.items():
             positions = [r.position for r in batch if r.position is not None]
             if positions:
-                await OutboxCursor.get_pymongo_collection().update_one(  # unscoped: relay state
+                await self._cursors.update_one(
                     {"key": key}, {"$max": {"position": max(positions)}}, upsert=True
                 )
         for record in ready:
@@ -295,40 +280,50 @@ class OutboxRelay:
         await asyncio.gather(*futures)
 
     async def _in_order(self, records: list[OutboxRecord]) -> list[OutboxRecord]:
-        """The records that may go now: positioned ones only in unbroken position order."""
+        """The records that may go now, in publishing order.
+
+        Per key, records go in enqueue (`_id`) order, except that positioned records (message
+        seqs) go in position order: a record whose position is ahead of the next expected one
+        waits, and holds back the key's later records, until the missing positions are enqueued
+        or `gap_grace` has passed (their writer died). A record that arrives after its gap was
+        skipped is still published (late, never lost).
+        """
         keys = {r.key for r in records if r.position is not None}
         cursors: dict[str, int] = {}
         if keys:
-            found = await OutboxCursor.find(  # unscoped: relay state
-                {"key": {"$in": sorted(keys)}}
-            ).to_list()
-            cursors = {cursor.key: cursor.position for cursor in found}
+            found = self._cursors.find({"key": {"$in": sorted(keys)}})
+            cursors = {raw["key"]: int(raw["position"]) async for raw in found}
         by_key: dict[str, list[OutboxRecord]] = defaultdict(list)
         for record in records:
             by_key[record.key].append(record)
         ready: list[OutboxRecord] = []
-        stale: list[Any] = []
         now = _now()
         for key, batch in by_key.items():
-            unpositioned = [r for r in batch if r.position is None]
-            positioned = sorted((r for r in batch if r.position is not None), key=_position)
+            by_position = {r.position: r for r in batch if r.position is not None}
             expected = cursors.get(key, 0) + 1
-            for record in positioned:
-                position = _position(record)
-                if position < expected:
-                    stale.append(record.id)  # a re-enqueued duplicate of a published position
+            emitted: set[Any] = set()
+            for record in batch:
+                if record.id in emitted:
                     continue
-                waited = now - _aware(record.created_at)
-                if position == expected or (positioned[0] is record and waited > self._gap_grace):
+                position = record.position
+                if position is None or position <= expected:
                     ready.append(record)
-                    expected = position + 1
-                else:
-                    break  # wait for the missing position
-            ready.extend(unpositioned)
-        if stale:
-            await OutboxRecord.get_pymongo_collection().update_many(  # unscoped: relay state
-                {"_id": {"$in": stale}}, {"$set": {"published": True, "published_at": now}}
-            )
+                    emitted.add(record.id)
+                    if position == expected:
+                        expected += 1
+                    continue
+                missing = [by_position.get(p) for p in range(expected, position)]
+                waited = now - _aware(record.created_at)
+                if all(m is not None for m in missing):
+                    for earlier in missing:
+                        assert earlier is not None
+                        ready.append(earlier)
+                        emitted.add(earlier.id)
+                elif waited <= self._gap_grace:
+                    break  # wait for the missing positions; hold back this key
+                ready.append(record)
+                emitted.add(record.id)
+                expected = position + 1
         return ready
 
 

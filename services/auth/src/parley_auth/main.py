@@ -22,7 +22,7 @@ from parley_kit.cache import connect_redis
 from parley_kit.health import ReadinessCheck
 from parley_kit.identity import Authenticator, ForwardedIdentity
 from parley_kit.mongo import connect_mongo, ping
-from parley_kit.outbox import OUTBOX_MODELS, Outbox, OutboxRelay
+from parley_kit.outbox import Outbox, OutboxRelay
 from parley_kit.tokens import JwksVerifier
 
 
@@ -31,9 +31,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        mongo = await connect_mongo(
-            settings.mongo_url, settings.mongo_db, [*AUTH_MODELS, *OUTBOX_MODELS]
-        )
+        mongo = await connect_mongo(settings.mongo_url, settings.mongo_db, [*AUTH_MODELS])
         redis = connect_redis(settings.redis_url)
         http = httpx.AsyncClient(timeout=5.0)
         keys = SigningKeys(settings.access_token_seconds)
@@ -46,13 +44,15 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             cache_seconds=settings.jwks_cache_seconds,
         )
         verifier.load_jwks(keys.jwks())
+        database = mongo[settings.mongo_db]
         relay = OutboxRelay(
+            database,
             settings.kafka_bootstrap,
             client_id="parley-auth",
             topics=[prefixed(settings.topic_prefix, topic) for topic in TOPICS],
             partitions=settings.kafka_partitions,
         )
-        outbox = Outbox(settings.topic_prefix, relay)
+        outbox = Outbox(database, settings.topic_prefix, relay)
         await relay.start()
         app.state.mongo, app.state.redis, app.state.http = mongo, redis, http
         app.state.signing_keys, app.state.relay = keys, relay

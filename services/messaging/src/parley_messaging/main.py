@@ -12,7 +12,7 @@ from parley_kit.cache import connect_redis
 from parley_kit.health import ReadinessCheck
 from parley_kit.identity import Authenticator, ForwardedIdentity
 from parley_kit.mongo import connect_mongo, ping
-from parley_kit.outbox import OUTBOX_MODELS, Outbox, OutboxRelay
+from parley_kit.outbox import Outbox, OutboxRelay
 from parley_kit.tokens import JwksVerifier
 from parley_messaging.api import conversations, internal, messages
 from parley_messaging.cache import GenerationalCache
@@ -30,13 +30,13 @@ def create_app(settings: MessagingSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        mongo = await connect_mongo(
-            settings.mongo_url, settings.mongo_db, [*MESSAGING_MODELS, *OUTBOX_MODELS]
-        )
+        mongo = await connect_mongo(settings.mongo_url, settings.mongo_db, [*MESSAGING_MODELS])
         redis = connect_redis(settings.redis_url)
         http = httpx.AsyncClient(timeout=5.0, limits=httpx.Limits(max_connections=100))
         secret = settings.internal_secret.get_secret_value()
+        database = mongo[settings.mongo_db]
         relay = OutboxRelay(
+            database,
             settings.kafka_bootstrap,
             client_id="parley-messaging",
             topics=[prefixed(settings.topic_prefix, topic) for topic in TOPICS],
@@ -44,7 +44,7 @@ def create_app(settings: MessagingSettings | None = None) -> FastAPI:
             gap_grace=settings.outbox_gap_grace_seconds,
             poll_interval=settings.outbox_poll_seconds,
         )
-        events = MessagingEvents(Outbox(settings.topic_prefix, relay))
+        events = MessagingEvents(Outbox(database, settings.topic_prefix, relay))
         cache = GenerationalCache(
             redis, f"{settings.redis_prefix}messaging:", settings.cache_ttl_seconds
         )
