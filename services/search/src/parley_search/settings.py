@@ -1,0 +1,28 @@
+"""Search settings (env prefix `PARLEY_SEARCH_`); every one has a local default."""
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from parley_kit.settings import ServiceSettings
+
+
+class SearchSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PARLEY_SEARCH_", extra="ignore", frozen=True)
+
+    port: int = 8003
+    engine: Literal["opensearch", "elasticsearch"] = Field(
+        default="opensearch",
+        description="the search engine's API flavour (the local stack runs OpenSearch)",
+    )
+    elasticsearch_url: str = "http://127.0.0.1:9200"
+    index_prefix: str = ""
+    messaging_url: str = "http://127.0.0.1:8002"
+    consumer_group: str = "parley-search"
+    batch_size: int = Field(default=500, ge=1, le=5000)
+    flush_interval_ms: int = Field(default=200, ge=10)
+    membership_cache_seconds: float = Field(default=30.0, ge=0)
+    refresh_interval: str = "1s"
+    shards: int = Field(default=1, ge=1)
+    replicas: int = Field(default=0, ge=0)
