@@ -6,6 +6,7 @@ from contextlib import AbstractAsyncContextManager
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp
 
 from parley_kit.health import ReadinessCheck, health_router
 from parley_kit.logs import configure_logging
@@ -29,6 +30,7 @@ def create_service_app(
     readiness: Callable[[FastAPI], Mapping[str, ReadinessCheck]] | None = None,
     version: str = "0.1.0",
     description: str | None = None,
+    openapi_url: str | None = "/openapi.json",
 ) -> FastAPI:
     configure_logging(service, settings.log_level, settings.log_json)
     app = FastAPI(
@@ -36,6 +38,7 @@ def create_service_app(
         version=version,
         description=description or f"The Parley {service} service.",
         lifespan=lifespan,
+        openapi_url=openapi_url,
     )
     app.state.settings = settings
     install_problem_handlers(app)
@@ -51,8 +54,18 @@ def create_service_app(
     return app
 
 
-def serve(app: FastAPI | str, settings: ServiceSettings, *, factory: bool = False) -> None:
-    """Run a service with uvicorn; logs stay JSON (uvicorn's own log config is disabled)."""
+def serve(
+    app: ASGIApp | str,
+    settings: ServiceSettings,
+    *,
+    factory: bool = False,
+    proxy_headers: bool = True,
+) -> None:
+    """Run a service with uvicorn; logs stay JSON (uvicorn's own log config is disabled).
+
+    `proxy_headers` lets a service behind the gateway see the client address the gateway
+    forwards; the gateway itself turns it off unless it sits behind a trusted proxy.
+    """
     uvicorn.run(
         app,
         host=settings.host,
@@ -60,7 +73,7 @@ def serve(app: FastAPI | str, settings: ServiceSettings, *, factory: bool = Fals
         factory=factory,
         log_config=None,
         access_log=False,
-        proxy_headers=True,
+        proxy_headers=proxy_headers,
         forwarded_allow_ips="127.0.0.1",
         timeout_graceful_shutdown=10,
     )

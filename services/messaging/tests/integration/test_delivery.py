@@ -12,6 +12,7 @@ from messaging_suite import Suite, messaging_settings
 
 from parley_contracts.events import EventEnvelope
 from parley_contracts.topics import MESSAGES, EventType, prefixed
+from parley_kit.kafka import ensure_topics
 from parley_kit.testing.stack import Isolation, StackUrls
 from parley_messaging.main import create_app
 from parley_messaging.settings import MessagingSettings
@@ -21,8 +22,11 @@ pytestmark = pytest.mark.integration
 
 async def created_events(settings: MessagingSettings, key: str, count: int) -> list[EventEnvelope]:
     """Read `count` message.created events of `key` from the start of the topic."""
+    topic = prefixed(settings.topic_prefix, MESSAGES)
+    # The relay creates the topic when it first connects, which may not have happened yet.
+    await ensure_topics(settings.kafka_bootstrap, [topic], partitions=settings.kafka_partitions)
     consumer = AIOKafkaConsumer(
-        prefixed(settings.topic_prefix, MESSAGES),
+        topic,
         bootstrap_servers=settings.kafka_bootstrap,
         auto_offset_reset="earliest",
         group_id=None,

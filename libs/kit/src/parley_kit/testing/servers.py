@@ -6,7 +6,7 @@ import socket
 from collections.abc import AsyncIterator
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 
 def free_port() -> int:
@@ -17,7 +17,7 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
+async def serving(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
     """Run `app` (with its lifespan) on 127.0.0.1 and yield its base URL until the block ends."""
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")

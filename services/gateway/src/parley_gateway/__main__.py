@@ -1,0 +1,20 @@
+"""`python -m parley_gateway` serves the gateway (HTTP edge and Socket.IO)."""
+
+import sys
+
+from parley_gateway.main import create_app
+from parley_gateway.settings import GatewaySettings
+from parley_kit.app import serve
+
+
+def main(argv: list[str]) -> int:
+    if argv[1:]:
+        print("usage: python -m parley_gateway", file=sys.stderr)
+        return 2
+    settings = GatewaySettings()
+    serve(create_app(settings), settings, proxy_headers=settings.trust_forwarded_for)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

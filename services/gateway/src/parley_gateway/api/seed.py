@@ -1,0 +1,103 @@
+"""The seed system's `/api` routes (API.md "Seed compatibility"). Thin: admit, translate, answer."""
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request, status
+
+from parley_contracts.claims import AccessClaims
+from parley_contracts.validation import Slug
+from parley_gateway.dependencies import EdgeDep, SeedDep
+from parley_gateway.edge import Caller
+from parley_gateway.seed import (
+    SeedConversationCreate,
+    SeedLogin,
+    SeedMessageCreate,
+    SeedPage,
+    SeedSignup,
+    SeedToken,
+)
+
+router = APIRouter(prefix="/api", tags=["seed compatibility"])
+
+PageNo = Annotated[int, Query(ge=1, le=100_000)]
+PageSize = Annotated[int, Query(ge=1, le=100)]
+
+
+async def _member(edge: EdgeDep, request: Request) -> tuple[AccessClaims, str]:
+    caller: Caller = await edge.admit(request, public=False)
+    assert caller.claims is not None  # a private route admits only verified callers
+    return caller.claims, edge.identity(caller.claims)
+
+
+@router.post("/auth/signup", status_code=status.HTTP_201_CREATED)
+async def signup(body: SeedSignup, request: Request, edge: EdgeDep, seed: SeedDep) -> SeedToken:
+    """Sign up into the legacy tenant `t<tenantId>` (created on first use); `roles` is ignored."""
+    caller = await edge.admit(request, public=True)
+    return await seed.signup(body, caller.ip)
+
+
+@router.post("/auth/login")
+async def login(
+    body: SeedLogin,
+    request: Request,
+    edge: EdgeDep,
+    seed: SeedDep,
+    x_tenant: Annotated[Slug, Header()] = "t1",
+) -> SeedToken:
+    """Log in with email and password; the tenant slug comes from `X-Tenant` (default `t1`)."""
+    caller = await edge.admit(request, public=True)
+    return await seed.login(body, x_tenant, caller.ip)
+
+
+@router.post("/conversations", status_code=status.HTTP_201_CREATED)
+async def create_conversation(
+    body: SeedConversationCreate, request: Request, edge: EdgeDep, seed: SeedDep
+) -> dict[str, Any]:
+    """A group conversation; `participants` are usernames of the caller's tenant."""
+    claims, identity = await _member(edge, request)
+    return await seed.create_conversation(claims, identity, body)
+
+
+@router.get("/conversations/{conversation_id}")
+async def get_conversation(
+    conversation_id: str, request: Request, edge: EdgeDep, seed: SeedDep
+) -> dict[str, Any]:
+    _, identity = await _member(edge, request)
+    return await seed.conversation(identity, conversation_id)
+
+
+@router.post("/messages", status_code=status.HTTP_201_CREATED)
+async def send_message(
+    body: SeedMessageCreate, request: Request, edge: EdgeDep, seed: SeedDep
+) -> dict[str, Any]:
+    _, identity = await _member(edge, request)
+    return await seed.send(identity, body)
+
+
+@router.get("/conversations/{conversation_id}/messages")
+async def history(
+    conversation_id: str,
+    request: Request,
+    edge: EdgeDep,
+    seed: SeedDep,
+    pageNo: PageNo = 1,  # noqa: N803 - the seed's parameter names
+    pageSize: PageSize = 10,  # noqa: N803
+    sort: Literal["asc", "desc"] = "desc",
+) -> SeedPage:
+    """Page-numbered history (newest first by default), computed from `seq` ranges."""
+    _, identity = await _member(edge, request)
+    return await seed.history(identity, conversation_id, pageNo, pageSize, sort)
+
+
+@router.get("/conversations/{conversation_id}/messages/search")
+async def search(
+    conversation_id: str,
+    request: Request,
+    edge: EdgeDep,
+    seed: SeedDep,
+    q: Annotated[str, Query(min_length=1, max_length=256)],
+    pageNo: PageNo = 1,  # noqa: N803
+    pageSize: PageSize = 10,  # noqa: N803
+) -> SeedPage:
+    _, identity = await _member(edge, request)
+    return await seed.search(identity, conversation_id, q, pageNo, pageSize)

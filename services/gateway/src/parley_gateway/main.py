@@ -1,0 +1,177 @@
+"""The gateway app: `create_app(settings)` returns the ASGI app (Socket.IO wrapped around the
+FastAPI edge) and the lifespan that builds every client.
+
+Nothing connects at import time; the lifespan builds the httpx pool, the Redis client, the
+token verifier, the socket handlers and the Kafka relay, and tears them down in reverse.
+"""
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import httpx
+import socketio
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import Response
+from faststream.kafka import KafkaBroker
+
+from parley_contracts.topics import CONVERSATIONS, MESSAGES, prefixed
+from parley_gateway.api import docs, proxy, seed
+from parley_gateway.edge import Edge
+from parley_gateway.openapi import PublicDocs
+from parley_gateway.ratelimit import BucketPolicy, RateLimiter
+from parley_gateway.realtime.connections import ConnectionRegistry
+from parley_gateway.realtime.relay import EventRelay
+from parley_gateway.realtime.server import RealtimeServer
+from parley_gateway.seed import Relayed, SeedCompat
+from parley_gateway.settings import GatewaySettings
+from parley_gateway.upstreams import Service, Upstreams
+from parley_kit.app import create_service_app
+from parley_kit.cache import connect_redis
+from parley_kit.health import ReadinessCheck
+from parley_kit.identity import ForwardedIdentity
+from parley_kit.tokens import JwksVerifier
+
+DESCRIPTION = """The public API of Parley: tenants and auth, conversations, messages, search.
+
+Authenticated calls carry `Authorization: Bearer <access_token>`. Errors are RFC 9457
+problem details. Real-time events: Socket.IO at `/socket.io` (see API.md). The `/api` routes
+serve clients of the seed system, mapped onto v1."""
+
+
+async def _relayed(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Relayed)
+    upstream = exc.response
+    return Response(
+        upstream.content,
+        status_code=upstream.status_code,
+        headers=Upstreams.response_headers(upstream),
+    )
+
+
+def create_app(settings: GatewaySettings | None = None) -> Any:
+    """The gateway's ASGI app: Socket.IO at `/socket.io`, everything else to FastAPI."""
+    settings = settings or GatewaySettings()
+    sio = socketio.AsyncServer(
+        async_mode="asgi",
+        client_manager=socketio.AsyncRedisManager(
+            settings.redis_url, channel=f"{settings.redis_prefix}{settings.socket_channel}"
+        ),
+        cors_allowed_origins=settings.cors_origins or None,
+        logger=False,
+        engineio_logger=False,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        secret = settings.internal_secret.get_secret_value()
+        redis = connect_redis(settings.redis_url)
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                settings.request_timeout_seconds, connect=settings.connect_timeout_seconds
+            ),
+            limits=httpx.Limits(
+                max_connections=settings.max_connections,
+                max_keepalive_connections=settings.max_connections,
+            ),
+        )
+        upstreams = Upstreams(
+            http,
+            {
+                Service.AUTH: settings.auth_url,
+                Service.MESSAGING: settings.messaging_url,
+                Service.SEARCH: settings.search_url,
+            },
+            secret,
+            request_timeout=settings.request_timeout_seconds,
+            search_timeout=settings.search_timeout_seconds,
+        )
+        forwarded = ForwardedIdentity(secret)
+        edge = Edge(
+            JwksVerifier(
+                settings.jwks_url,
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                http=http,
+                cache_seconds=settings.jwks_cache_seconds,
+            ),
+            forwarded,
+            RateLimiter(redis, f"{settings.redis_prefix}gw:rate:"),
+            per_user=BucketPolicy(settings.user_rate_per_second, settings.user_burst),
+            per_ip=BucketPolicy(settings.ip_rate_per_second, settings.ip_burst),
+        )
+        connections = ConnectionRegistry(
+            redis,
+            settings.redis_prefix,
+            ttl_seconds=settings.presence_ttl_seconds,
+            max_per_user=settings.socket_max_per_user,
+        )
+        realtime = RealtimeServer(
+            sio,
+            edge,
+            forwarded,
+            upstreams,
+            connections,
+            typing_interval=settings.typing_interval_seconds,
+            heartbeat_seconds=settings.presence_ttl_seconds / 3,
+            sync_limit=settings.sync_limit,
+        )
+        relay = EventRelay(
+            sio,
+            connections,
+            KafkaBroker(settings.kafka_bootstrap, client_id="parley-gateway", logger=None),
+            bootstrap=settings.kafka_bootstrap,
+            topics=[
+                prefixed(settings.topic_prefix, MESSAGES),
+                prefixed(settings.topic_prefix, CONVERSATIONS),
+            ],
+            group_id=f"{settings.topic_prefix}{settings.relay_group_id}",
+            partitions=settings.kafka_partitions,
+        )
+        app.state.redis, app.state.http, app.state.relay = redis, http, relay
+        app.state.upstreams, app.state.edge = upstreams, edge
+        app.state.docs = PublicDocs(upstreams, app.openapi)
+        app.state.seed = SeedCompat(upstreams)
+        realtime.start()
+        relay.start()
+        try:
+            yield
+        finally:
+            await relay.stop()
+            await realtime.stop()
+            with suppress(Exception):
+                await sio.shutdown()
+            await http.aclose()
+            await redis.aclose()
+
+    async def relay_started(app: FastAPI) -> None:
+        # Ready once the relay has owned partitions: before that, events would be missed by
+        # sockets. Later Kafka outages do not unready the HTTP edge (the relay reconnects).
+        if not app.state.relay.assigned.is_set():
+            raise RuntimeError("the event relay has not joined its consumer group yet")
+
+    def readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
+        return {"redis": lambda: app.state.redis.ping(), "relay": lambda: relay_started(app)}
+
+    api = create_service_app(
+        service="gateway",
+        settings=settings,
+        routers=[docs.router, seed.router, proxy.router],
+        lifespan=lifespan,
+        readiness=readiness,
+        description=DESCRIPTION,
+        openapi_url=None,
+    )
+    api.add_exception_handler(Relayed, _relayed)
+    if settings.cors_origins:
+        api.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            allow_credentials=True,
+        )
+    api.state.sio = sio
+    return socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")

@@ -1,0 +1,174 @@
+"""Kafka → Socket.IO: a FastStream subscriber in one consumer group shared by every gateway
+replica, so each event is consumed (and emitted) once; the Socket.IO Redis manager fans the
+emit out to the replicas that hold the room's sockets.
+
+Events of one conversation share a partition and this subscriber handles them one at a time,
+so a room sees them in `seq` order. Delivery is at-least-once: after a crash the replica that
+takes the partition over may emit a few events again, which clients drop by `event_id`.
+
+Membership changes move sockets between rooms before the event is emitted: the relay looks up
+the affected users' live sockets (any replica) and joins or leaves them through the manager.
+"""
+
+import asyncio
+from typing import Any
+
+import socketio
+from aiokafka.abc import ConsumerRebalanceListener
+from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaMessage
+from prometheus_client import Counter
+from pydantic import ValidationError
+
+from parley_contracts.events import EventEnvelope
+from parley_contracts.topics import EventType
+from parley_gateway.realtime.connections import ConnectionRegistry
+from parley_gateway.realtime.envelopes import socket_payload
+from parley_gateway.realtime.rooms import conversation_room, user_room
+from parley_kit.kafka import ensure_topics
+from parley_kit.logs import get_logger
+
+log = get_logger(__name__)
+
+RELAYED = Counter(
+    "parley_gateway_relayed_events_total", "Kafka events emitted to sockets", ["type"]
+)
+UNREADABLE = Counter("parley_gateway_unreadable_events_total", "Kafka events the relay skipped")
+
+ROOM_EVENTS = {
+    EventType.MESSAGE_CREATED,
+    EventType.MESSAGE_UPDATED,
+    EventType.MESSAGE_DELETED,
+    EventType.REACTION_UPDATED,
+    EventType.READ_UPDATED,
+    EventType.CONVERSATION_UPDATED,
+}
+
+
+class _Assigned(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Marks the moment the relay owns partitions (the e2e suite waits for it via /readyz)."""
+
+    def __init__(self, ready: asyncio.Event) -> None:
+        self._ready = ready
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._ready.set()
+
+
+async def _raw(message: KafkaMessage) -> Any:
+    return message.body
+
+
+class EventRelay:
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        connections: ConnectionRegistry,
+        broker: KafkaBroker,
+        *,
+        bootstrap: str,
+        topics: list[str],
+        group_id: str,
+        partitions: int,
+    ) -> None:
+        self._sio = sio
+        self._connections = connections
+        self._broker = broker
+        self._bootstrap = bootstrap
+        self._topics = topics
+        self._partitions = partitions
+        self.assigned = asyncio.Event()
+        subscriber = broker.subscriber(
+            *topics,
+            group_id=group_id,
+            auto_offset_reset="latest",
+            decoder=_raw,
+            listener=_Assigned(self.assigned),
+        )
+        subscriber(self.handle)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        """Create the topics and start consuming; retry with backoff while Kafka is down."""
+        delay = 0.5
+        while True:
+            try:
+                await ensure_topics(self._bootstrap, self._topics, partitions=self._partitions)
+                await self._broker.start()
+                log.info("event relay started", topics=self._topics)
+                return
+            except Exception as exc:
+                log.warning("Kafka unavailable; relay retrying", error=str(exc), delay=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await asyncio.gather(self._broker.stop(), return_exceptions=True)
+
+    async def handle(self, body: bytes) -> None:
+        try:
+            envelope = EventEnvelope.model_validate_json(body)
+        except (ValidationError, ValueError) as exc:
+            UNREADABLE.inc()
+            log.warning("unreadable event skipped by the relay", error=str(exc)[:500])
+            return
+        await self.relay(envelope)
+
+    async def relay(self, envelope: EventEnvelope) -> None:
+        tenant = envelope.tenant_id
+        room = conversation_room(tenant, envelope.key)
+        if envelope.type in ROOM_EVENTS:
+            targets: list[str] = [room]
+        elif envelope.type is EventType.CONVERSATION_CREATED:
+            members = _member_ids(envelope)
+            await self._join(tenant, members, room)
+            targets = [room, *(user_room(tenant, uid) for uid in members)]
+        elif envelope.type is EventType.MEMBER_ADDED:
+            affected = _affected(envelope)
+            await self._join(tenant, affected, room)
+            targets = [room, *(user_room(tenant, uid) for uid in affected)]
+        elif envelope.type is EventType.MEMBER_REMOVED:
+            affected = _affected(envelope)
+            # The removed user hears of it once more, then leaves the room.
+            targets = [room, *(user_room(tenant, uid) for uid in affected)]
+            await self._emit(envelope, targets)
+            await self._leave(tenant, affected, room)
+            return
+        else:
+            return  # user and tenant events are not for sockets
+        await self._emit(envelope, targets)
+
+    async def _emit(self, envelope: EventEnvelope, targets: list[str]) -> None:
+        await self._sio.emit(envelope.type.value, socket_payload(envelope), room=targets)
+        RELAYED.labels(envelope.type.value).inc()
+
+    async def _join(self, tenant: str, user_ids: list[str], room: str) -> None:
+        for user_id in user_ids:
+            for sid in await self._connections.sockets(tenant, user_id):
+                await self._sio.enter_room(sid, room)
+
+    async def _leave(self, tenant: str, user_ids: list[str], room: str) -> None:
+        for user_id in user_ids:
+            for sid in await self._connections.sockets(tenant, user_id):
+                await self._sio.leave_room(sid, room)
+
+
+def _member_ids(envelope: EventEnvelope) -> list[str]:
+    members = envelope.data.get("members") or []
+    return [m["user_id"] for m in members if isinstance(m, dict) and "user_id" in m]
+
+
+def _affected(envelope: EventEnvelope) -> list[str]:
+    affected = envelope.data.get("affected_user_ids")
+    if isinstance(affected, list):
+        return [uid for uid in affected if isinstance(uid, str)]
+    return _member_ids(envelope)

@@ -1,0 +1,44 @@
+"""Gateway settings (env prefix `PARLEY_GATEWAY_`); every one has a local default."""
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from parley_kit.settings import ServiceSettings
+
+
+class GatewaySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PARLEY_GATEWAY_", extra="ignore", frozen=True)
+
+    port: int = 8000
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="where clients reach this gateway"
+    )
+    auth_url: str = "http://127.0.0.1:8001"
+    messaging_url: str = "http://127.0.0.1:8002"
+    search_url: str = "http://127.0.0.1:8003"
+
+    connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    request_timeout_seconds: float = Field(default=10.0, gt=0)
+    search_timeout_seconds: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=200, ge=1)
+
+    cors_origins: list[str] = Field(
+        default_factory=list, description="allowed browser origins; empty disables CORS"
+    )
+
+    user_rate_per_second: float = Field(default=50.0, gt=0)
+    user_burst: int = Field(default=200, ge=1)
+    ip_rate_per_second: float = Field(
+        default=100.0, gt=0, description="unauthenticated requests per client IP"
+    )
+    ip_burst: int = Field(default=400, ge=1)
+    trust_forwarded_for: bool = Field(
+        default=False, description="take the client IP from X-Forwarded-For (behind a proxy)"
+    )
+
+    relay_group_id: str = "parley-gateway-relay"
+    socket_channel: str = Field(default="parley-socketio", description="Redis pub/sub channel")
+    socket_max_per_user: int = Field(default=20, ge=1)
+    typing_interval_seconds: float = Field(default=2.0, ge=0)
+    presence_ttl_seconds: int = Field(default=60, ge=5)
+    sync_limit: int = Field(default=100, ge=1, le=100)

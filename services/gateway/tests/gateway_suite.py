@@ -1,0 +1,103 @@
+"""The whole platform in one test process: auth, messaging, search and the gateway, each on a
+real loopback port with its own isolated names, against the real engines."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+
+from parley_auth.main import create_app as create_auth
+from parley_auth.settings import AuthSettings
+from parley_gateway.main import create_app as create_gateway
+from parley_gateway.settings import GatewaySettings
+from parley_kit.testing.servers import free_port, serving
+from parley_kit.testing.stack import Isolation, StackUrls, search_engine
+from parley_messaging.main import create_app as create_messaging
+from parley_messaging.settings import MessagingSettings
+from parley_search.main import create_app as create_search
+from parley_search.settings import SearchSettings
+
+SECRET = "gateway-test-secret"
+
+
+@dataclass(frozen=True)
+class Platform:
+    url: str  # the gateway
+    auth_url: str
+    messaging_url: str
+    search_url: str
+    gateway: GatewaySettings
+
+
+def _common(urls: StackUrls, names: Isolation, auth_url: str) -> dict[str, object]:
+    return {
+        "mongo_url": urls.mongo_url,
+        "redis_url": urls.redis_url,
+        "redis_prefix": names.redis_prefix,
+        "kafka_bootstrap": urls.kafka_bootstrap,
+        "topic_prefix": names.topic_prefix,
+        "kafka_partitions": 2,
+        "jwks_url": f"{auth_url}/.well-known/jwks.json",
+        "internal_secret": SECRET,
+        "log_json": False,
+    }
+
+
+@contextlib.asynccontextmanager
+async def platform(
+    urls: StackUrls, names: Isolation, **gateway_overrides: object
+) -> AsyncIterator[Platform]:
+    ports = {name: free_port() for name in ("auth", "messaging", "search", "gateway")}
+    auth_url, messaging_url, search_url, gateway_url = (
+        f"http://127.0.0.1:{ports[name]}" for name in ("auth", "messaging", "search", "gateway")
+    )
+    common = _common(urls, names, auth_url)
+    auth = AuthSettings.model_validate(common | {"mongo_db": f"{names.mongo_db}_auth"})
+    messaging = MessagingSettings.model_validate(
+        common
+        | {
+            "mongo_db": f"{names.mongo_db}_messaging",
+            "auth_url": auth_url,
+            "outbox_poll_seconds": 0.1,
+        }
+    )
+    search = SearchSettings.model_validate(
+        common
+        | {
+            "engine": search_engine(urls.elasticsearch_url),
+            "elasticsearch_url": urls.elasticsearch_url,
+            "index_prefix": names.index_prefix,
+            "consumer_group": f"{names.name}-search",
+            "messaging_url": messaging_url,
+            "membership_cache_seconds": 0,
+            "flush_interval_ms": 50,
+        }
+    )
+    gateway = GatewaySettings.model_validate(
+        common
+        | {
+            "auth_url": auth_url,
+            "messaging_url": messaging_url,
+            "search_url": search_url,
+            "public_url": gateway_url,
+        }
+        | gateway_overrides
+    )
+    async with (
+        serving(create_auth(auth), ports["auth"]),
+        serving(create_messaging(messaging), ports["messaging"]),
+        serving(create_search(search), ports["search"]),
+        serving(create_gateway(gateway), ports["gateway"]),
+    ):
+        await wait_ready(gateway_url)
+        yield Platform(gateway_url, auth_url, messaging_url, search_url, gateway)
+
+
+async def wait_ready(url: str, timeout: float = 60.0) -> None:
+    """Until the gateway's `/readyz` answers 200 (its relay has joined the consumer group)."""
+    async with httpx.AsyncClient(base_url=url, timeout=5.0) as http:
+        async with asyncio.timeout(timeout):
+            while (await http.get("/readyz")).status_code != 200:
+                await asyncio.sleep(0.1)
