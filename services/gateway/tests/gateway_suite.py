@@ -49,6 +49,20 @@ def _common(urls: StackUrls, names: Isolation, auth_url: str) -> dict[str, objec
 async def platform(
     urls: StackUrls, names: Isolation, **gateway_overrides: object
 ) -> AsyncIterator[Platform]:
+    """The three services and a gateway in front of them."""
+    async with (
+        backend(urls, names, **gateway_overrides) as behind,
+        serving(create_gateway(behind.gateway), behind.gateway.port),
+    ):
+        await wait_ready(behind.url)
+        yield behind
+
+
+@contextlib.asynccontextmanager
+async def backend(
+    urls: StackUrls, names: Isolation, **gateway_overrides: object
+) -> AsyncIterator[Platform]:
+    """Auth, messaging and search running; the gateway's settings, for the test to serve it."""
     ports = {name: free_port() for name in ("auth", "messaging", "search", "gateway")}
     auth_url, messaging_url, search_url, gateway_url = (
         f"http://127.0.0.1:{ports[name]}" for name in ("auth", "messaging", "search", "gateway")
@@ -82,6 +96,7 @@ async def platform(
             "messaging_url": messaging_url,
             "search_url": search_url,
             "public_url": gateway_url,
+            "port": ports["gateway"],
         }
         | gateway_overrides
     )
@@ -89,9 +104,7 @@ async def platform(
         serving(create_auth(auth), ports["auth"]),
         serving(create_messaging(messaging), ports["messaging"]),
         serving(create_search(search), ports["search"]),
-        serving(create_gateway(gateway), ports["gateway"]),
     ):
-        await wait_ready(gateway_url)
         yield Platform(gateway_url, auth_url, messaging_url, search_url, gateway)
 
 
@@ -99,5 +112,5 @@ async def wait_ready(url: str, timeout: float = 60.0) -> None:
     """Until the gateway's `/readyz` answers 200 (its relay has joined the consumer group)."""
     async with httpx.AsyncClient(base_url=url, timeout=5.0) as http:
         async with asyncio.timeout(timeout):
-            while (await http.get("/readyz")).status_code != 200:
+            while (await http.get("/readyz")).status_code != 200:  # noqa: ASYNC110 - polling HTTP
                 await asyncio.sleep(0.1)
