@@ -19,7 +19,7 @@ def stack_urls() -> Iterator[StackUrls]:
         yield urls
 
 
-async def _drop_everything(urls: StackUrls, names: Isolation) -> None:
+async def drop_everything(urls: StackUrls, names: Isolation) -> None:
     """Best effort: a failed clean-up must not fail the test that used the names."""
     import httpx
     from aiokafka.admin import AIOKafkaAdminClient
@@ -68,4 +68,12 @@ async def _drop_everything(urls: StackUrls, names: Isolation) -> None:
 async def isolation(stack_urls: StackUrls) -> AsyncIterator[Isolation]:
     names = Isolation.new()
     yield names
-    await asyncio.wait_for(_drop_everything(stack_urls, names), 30)
+    await asyncio.wait_for(drop_everything(stack_urls, names), 30)
+
+
+@pytest.fixture(scope="session")
+async def session_isolation(stack_urls: StackUrls) -> AsyncIterator[Isolation]:
+    """Names for what a whole session shares (the e2e suite's processes), dropped at the end."""
+    names = Isolation.new()
+    yield names
+    await asyncio.wait_for(drop_everything(stack_urls, names), 60)
