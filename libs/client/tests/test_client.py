@@ -26,9 +26,15 @@ MESSAGE = {
 }
 
 
-def client(handler: Callable[[httpx.Request], httpx.Response], **kw: str) -> ParleyClient:
+def client(
+    handler: Callable[[httpx.Request], httpx.Response],
+    access_token: str | None = None,
+    refresh_token: str | None = None,
+) -> ParleyClient:
     http = httpx.AsyncClient(base_url="http://gw", transport=httpx.MockTransport(handler))
-    return ParleyClient("http://gw", http=http, **kw)
+    return ParleyClient(
+        "http://gw", http=http, access_token=access_token, refresh_token=refresh_token
+    )
 
 
 def problem(status: int, **extra: object) -> httpx.Response:
