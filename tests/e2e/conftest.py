@@ -25,7 +25,9 @@ def processes(stack_urls: StackUrls, session_isolation: Isolation) -> Iterator[P
 @pytest.fixture
 def gateway(processes: ProcessSuite) -> str:
     """The gateway URL; restarts any service a previous test killed."""
-    missing = [s for s in ("auth", "messaging", "search", "gateway") if s not in processes.processes]
+    missing = [
+        s for s in ("auth", "messaging", "search", "gateway") if s not in processes.processes
+    ]
     for service in missing:
         processes.start(service)
     if missing:

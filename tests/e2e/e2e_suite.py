@@ -84,9 +84,11 @@ class ProcessSuite:
         return {f"{prefix}{key}": value for key, value in values.items()}
 
     def start(self, service: str) -> None:
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")
-        } | self.environment(service) | {"PYTHONUNBUFFERED": "1"}
+        env = (
+            {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+            | self.environment(service)
+            | {"PYTHONUNBUFFERED": "1"}
+        )
         with self.log(service).open("ab") as log:
             self.processes[service] = subprocess.Popen(
                 [sys.executable, "-m", f"parley_{service}"],

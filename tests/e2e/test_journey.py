@@ -114,4 +114,3 @@ async def _search(client: ParleyClient, q: str, *, expect: int) -> SearchPage:
         await asyncio.sleep(0.1)
         page = await client.search(q)
     return page
-
