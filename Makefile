@@ -38,8 +38,11 @@ test-unit: install ## Unit tests only (no engines)
 test: lint stack-up ## Lint, bring up the engines, run every test (unit, integration, e2e)
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
-run: install stack-up ## Start the engines and all four services; prints the URLs
+run: install ## Start the engines (local processes, or Docker Compose when Docker answers) and all four services
 	$(UV) run --frozen python deploy/run/suite.py
+
+demo: install ## Seed a demo tenant into the running suite (`make run` first) and print logins
+	$(UV) run --frozen python -m parley_client.demo --gateway "$${PARLEY_GATEWAY_URL:-http://127.0.0.1:8000}"
 
 clean: ## Remove the venv and caches (not the engine cache; see stack-clean)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

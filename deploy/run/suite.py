@@ -23,6 +23,52 @@ SERVICES = {
     "gateway": int(os.environ.get("PARLEY_GATEWAY_PORT", "8000")),
 }
 READY_TIMEOUT = float(os.environ.get("PARLEY_RUN_READY_TIMEOUT", "180"))
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+
+
+def engine_mode() -> str:
+    """`PARLEY_STACK=local|docker` forces one; otherwise Docker when an engine answers."""
+    forced = os.environ.get("PARLEY_STACK", "").strip().lower()
+    if forced in {"local", "docker"}:
+        return forced
+    if forced and forced != "auto":
+        raise SystemExit(f"PARLEY_STACK must be local, docker or auto, not {forced!r}")
+    sys.path.insert(0, str(ROOT / "libs" / "kit" / "src"))
+    from parley_kit.testing.stack import docker_answers
+
+    return "docker" if docker_answers() else "local"
+
+
+def engine_services() -> list[str]:
+    """The compose services that are engines (everything not built from this repository)."""
+    import yaml
+
+    document = yaml.safe_load(COMPOSE_FILE.read_text())
+    return [name for name, spec in document["services"].items() if "build" not in spec]
+
+
+def start_engines(mode: str) -> dict[str, str]:
+    """Bring the engines up; returns the environment the services need for them."""
+    if mode == "docker":
+        print("==> engines: docker compose (PARLEY_STACK=local to use local processes)", flush=True)
+        subprocess.run(
+            [
+                "docker",
+                "compose",
+                "-f",
+                str(COMPOSE_FILE),
+                "up",
+                "-d",
+                "--wait",
+                *engine_services(),
+            ],
+            check=True,
+            cwd=ROOT,
+        )
+        return {"PARLEY_SEARCH_ENGINE": "elasticsearch"}
+    print("==> engines: local processes (deploy/local; logs in .stack/logs/)", flush=True)
+    subprocess.run([sys.executable, str(ROOT / "deploy" / "local" / "stack.py"), "up"], check=True)
+    return {}
 
 
 def answers(url: str) -> bool:
@@ -97,7 +143,12 @@ def main() -> int:
     if busy:
         print(f"Some services are already running ({', '.join(busy)}); stop them first.")
         return 1
-    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    try:
+        engines_env = start_engines(engine_mode())
+    except subprocess.CalledProcessError as exc:
+        print(f"==> the engines did not start ({exc}); see the messages above.", file=sys.stderr)
+        return 1
+    env = os.environ | engines_env | {"PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "honcho", "start", "-f", str(PROCFILE), "-d", str(ROOT)],
         env=env,
