@@ -75,7 +75,6 @@ class ProcessSuite:
                 "AUTH_URL": self.url("auth"),
                 "MESSAGING_URL": self.url("messaging"),
                 "SEARCH_URL": self.url("search"),
-                "PUBLIC_URL": self.gateway_url,
                 # The e2e suite drives many users from one address; the per-IP bound of
                 # anonymous calls (signups, logins) stays on but out of the way.
                 "IP_BURST": "2000",

@@ -95,7 +95,6 @@ async def backend(
             "auth_url": auth_url,
             "messaging_url": messaging_url,
             "search_url": search_url,
-            "public_url": gateway_url,
             "port": ports["gateway"],
         }
         | gateway_overrides

@@ -10,9 +10,6 @@ class GatewaySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PARLEY_GATEWAY_", extra="ignore", frozen=True)
 
     port: int = 8000
-    public_url: str = Field(
-        default="http://127.0.0.1:8000", description="where clients reach this gateway"
-    )
     auth_url: str = "http://127.0.0.1:8001"
     messaging_url: str = "http://127.0.0.1:8002"
     search_url: str = "http://127.0.0.1:8003"
