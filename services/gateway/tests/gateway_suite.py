@@ -47,11 +47,14 @@ def _common(urls: StackUrls, names: Isolation, auth_url: str) -> dict[str, objec
 
 @contextlib.asynccontextmanager
 async def platform(
-    urls: StackUrls, names: Isolation, **gateway_overrides: object
+    urls: StackUrls,
+    names: Isolation,
+    auth_overrides: dict[str, object] | None = None,
+    **gateway_overrides: object,
 ) -> AsyncIterator[Platform]:
     """The three services and a gateway in front of them."""
     async with (
-        backend(urls, names, **gateway_overrides) as behind,
+        backend(urls, names, auth_overrides, **gateway_overrides) as behind,
         serving(create_gateway(behind.gateway), behind.gateway.port),
     ):
         await wait_ready(behind.url)
@@ -60,7 +63,10 @@ async def platform(
 
 @contextlib.asynccontextmanager
 async def backend(
-    urls: StackUrls, names: Isolation, **gateway_overrides: object
+    urls: StackUrls,
+    names: Isolation,
+    auth_overrides: dict[str, object] | None = None,
+    **gateway_overrides: object,
 ) -> AsyncIterator[Platform]:
     """Auth, messaging and search running; the gateway's settings, for the test to serve it."""
     ports = {name: free_port() for name in ("auth", "messaging", "search", "gateway")}
@@ -68,7 +74,9 @@ async def backend(
         f"http://127.0.0.1:{ports[name]}" for name in ("auth", "messaging", "search", "gateway")
     )
     common = _common(urls, names, auth_url)
-    auth = AuthSettings.model_validate(common | {"mongo_db": f"{names.mongo_db}_auth"})
+    auth = AuthSettings.model_validate(
+        common | {"mongo_db": f"{names.mongo_db}_auth"} | (auth_overrides or {})
+    )
     messaging = MessagingSettings.model_validate(
         common
         | {
