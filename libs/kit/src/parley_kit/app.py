@@ -60,6 +60,7 @@ def serve(
     *,
     factory: bool = False,
     proxy_headers: bool = True,
+    forwarded_allow_ips: str = "127.0.0.1",
 ) -> None:
     """Run a service with uvicorn; logs stay JSON (uvicorn's own log config is disabled).
 
@@ -74,6 +75,6 @@ def serve(
         log_config=None,
         access_log=False,
         proxy_headers=proxy_headers,
-        forwarded_allow_ips="127.0.0.1",
+        forwarded_allow_ips=forwarded_allow_ips,
         timeout_graceful_shutdown=10,
     )

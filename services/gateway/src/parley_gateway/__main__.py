@@ -12,7 +12,14 @@ def main(argv: list[str]) -> int:
         print("usage: python -m parley_gateway", file=sys.stderr)
         return 2
     settings = GatewaySettings()
-    serve(create_app(settings), settings, proxy_headers=settings.trust_forwarded_for)
+    # Behind a trusted proxy (the ingress), its X-Forwarded-For names the client; otherwise
+    # the peer address does, and a client-sent X-Forwarded-For is ignored.
+    serve(
+        create_app(settings),
+        settings,
+        proxy_headers=settings.trust_forwarded_for,
+        forwarded_allow_ips="*" if settings.trust_forwarded_for else "127.0.0.1",
+    )
     return 0
 
 
