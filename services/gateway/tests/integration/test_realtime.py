@@ -204,3 +204,23 @@ async def _send_all(url: str, sender: Account, conversation: str, count: int) ->
     for index in range(count):
         await _send_until_accepted(url, sender, conversation, index)
         await asyncio.sleep(0.02)
+
+
+async def test_typing_is_throttled_per_user_and_conversation(suite: Platform) -> None:
+    async with httpx.AsyncClient(base_url=suite.url, timeout=10) as http:
+        owner = await new_tenant(http)
+        ann = await new_user(http, owner, "ann")
+        conversation = await new_group(http, owner, ann)
+        owner_socket, ann_socket = await listen(suite.url, owner), await listen(suite.url, ann)
+        try:
+            acks = [
+                await owner_socket.client.call("typing", {"conversation_id": conversation})
+                for _ in range(5)
+            ]
+            await ann_socket.wait_for(lambda name, _: name == "typing")
+            await asyncio.sleep(1.0)
+        finally:
+            await _closing(owner_socket, ann_socket)
+    assert acks == [{"ok": True}] * 5  # extra ones are dropped silently, not refused
+    assert len(ann_socket.of_type("typing")) == 1
+    assert owner_socket.of_type("typing") == []  # not echoed to the typist
