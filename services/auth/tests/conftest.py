@@ -21,7 +21,7 @@ async def auth_settings(stack_urls: StackUrls, isolation: Isolation) -> AuthSett
 async def auth(auth_settings: AuthSettings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(auth_settings)
     async with (
-        LifespanManager(app, startup_timeout=60),
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://auth") as client,
     ):
         yield client

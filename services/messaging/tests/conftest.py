@@ -24,7 +24,7 @@ async def suite(stack_urls: StackUrls, isolation: Isolation, auth_url: str) -> A
     settings = messaging_settings(stack_urls, isolation, auth_url)
     app = create_messaging(settings)
     async with (
-        LifespanManager(app, startup_timeout=60),
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
         httpx.AsyncClient(base_url=auth_url) as auth,
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://messaging"

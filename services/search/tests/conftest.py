@@ -36,7 +36,7 @@ async def rig(
     app = create_app(settings)
     try:
         async with (
-            LifespanManager(app, startup_timeout=60),
+            LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
             httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://search"
             ) as client,

@@ -173,6 +173,9 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self._disconnect()
+        await self._release_lease()
+
+    async def _release_lease(self) -> None:
         with contextlib.suppress(Exception):
             await self._leases.delete_one({"_id": self._lease_name, "holder": self._holder})
 
@@ -190,8 +193,10 @@ class OutboxRelay:
         broker, self._broker = self._broker, None
         self.connected = False
         if broker is not None:
+            # Bounded: a producer still retrying (e.g. during a leader election) must not hold
+            # up a shutdown; unacknowledged records stay unpublished and go out later.
             with contextlib.suppress(Exception):
-                await broker.stop()
+                await asyncio.wait_for(broker.stop(), 5)
 
     async def _run(self) -> None:
         backoff = 0.2
@@ -207,6 +212,9 @@ class OutboxRelay:
                 OUTBOX_FAILURES.inc()
                 log.warning("outbox relay failed; retrying", error=str(exc), backoff=backoff)
                 await self._disconnect()
+                # A replica that cannot publish (e.g. cut off from Kafka) must not keep others
+                # that can from taking over while it backs off.
+                await self._release_lease()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue

@@ -72,7 +72,7 @@ async def test_expired_access_token_is_rejected(
 ) -> None:
     app = create_app(make_settings(stack_urls, isolation))
     async with (
-        LifespanManager(app, startup_timeout=60),
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://auth") as auth,
     ):
         created = (await auth.post("/v1/tenants", json=tenant_body("expiry"))).json()
@@ -97,7 +97,7 @@ async def throttled_auth(
     )
     app = create_app(settings)
     async with (
-        LifespanManager(app, startup_timeout=60),
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://auth") as client,
     ):
         yield client

@@ -75,7 +75,7 @@ async def kafka_down(
     settings = messaging_settings(stack_urls, isolation, auth_url, kafka_bootstrap="127.0.0.1:1")
     app = create_app(settings)
     async with (
-        LifespanManager(app, startup_timeout=60),
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://m") as client,
     ):
         yield client, settings
@@ -99,7 +99,7 @@ async def test_sends_succeed_while_kafka_is_down_and_every_event_arrives_after(
     # Kafka "comes back": the same service data, now with a reachable broker.
     settings = messaging_settings(stack_urls, isolation, auth_url)
     app = create_app(settings)
-    async with LifespanManager(app, startup_timeout=60):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
         events = await created_events(settings, conversation, 10)
 
     assert down_settings.mongo_db == settings.mongo_db
@@ -114,7 +114,7 @@ async def test_reads_and_sends_work_with_redis_down(
     )
     app = create_app(settings)
     async with (
-        LifespanManager(app, startup_timeout=60),
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://m") as messaging,
         httpx.AsyncClient(base_url=auth_url) as auth,
     ):

@@ -133,7 +133,7 @@ async def test_nothing_is_lost_while_the_engine_is_down(
     )
     app = create_app(settings)
     async with (
-        LifespanManager(app, startup_timeout=60),
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as client,
     ):
         await proxy.cut()
