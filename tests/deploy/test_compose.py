@@ -1,74 +1,81 @@
-"""docker-compose.yml and .env.example agree with the settings the services really read."""
+"""docker-compose.yml, .env.example, the compose env file and the k8s ConfigMap agree with the
+settings the services really read: every setting is in each of them, under the same name."""
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from parley_auth.settings import AuthSettings
-from parley_gateway.settings import GatewaySettings
-from parley_messaging.settings import MessagingSettings
-from parley_search.settings import SearchSettings
-
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "deploy" / "docker"))
-from env_example import render  # noqa: E402
+sys.path.insert(0, str(ROOT / "deploy" / "config"))
+from render import FILES, SERVICES, env_prefix  # noqa: E402
 
-SETTINGS = {
-    "auth": AuthSettings,
-    "messaging": MessagingSettings,
-    "search": SearchSettings,
-    "gateway": GatewaySettings,
-}
 ENGINES = {"mongo", "kafka", "elasticsearch", "redis"}
 
 
-def compose() -> dict[str, object]:
-    document: dict[str, object] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+def every_variable(*, secrets: bool = True) -> set[str]:
+    return {
+        f"{env_prefix(settings)}{name.upper()}"
+        for settings in SERVICES.values()
+        for name in settings.model_fields
+        if secrets or name != "internal_secret"
+    }
+
+
+def env_variables(text: str) -> set[str]:
+    return {
+        line.partition("=")[0]
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+
+
+def compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     return document
 
 
-def unknown_variables(environment: dict[str, str], service: str) -> list[str]:
-    settings = SETTINGS[service]
-    prefix = str(settings.model_config.get("env_prefix", ""))
-    fields = {f"{prefix}{name.upper()}" for name in settings.model_fields}
-    return sorted(set(environment) - fields)
+def test_generated_files_are_current() -> None:
+    for path, render in FILES.items():
+        assert path.read_text() == render(), (
+            f"{path.name} is stale: run `uv run python deploy/config/render.py`"
+        )
+
+
+def test_every_setting_is_in_env_example_compose_and_the_config_map() -> None:
+    assert env_variables((ROOT / ".env.example").read_text()) == every_variable()
+    assert env_variables((ROOT / "deploy" / "docker" / "parley.env").read_text()) == (
+        every_variable()
+    )
+    config = yaml.safe_load((ROOT / "deploy" / "k8s" / "base" / "config.yaml").read_text())
+    assert set(config["data"]) == every_variable(secrets=False)
+
+
+def test_the_check_catches_a_missing_or_misspelled_variable() -> None:
+    text = (ROOT / "deploy" / "docker" / "parley.env").read_text()
+    broken = text.replace("PARLEY_GATEWAY_AUTH_URL=", "PARLEY_GATEWAY_AUTH_ULR=")
+    assert env_variables(broken) != every_variable()
+    assert every_variable() - env_variables(broken) == {"PARLEY_GATEWAY_AUTH_URL"}
 
 
 def test_compose_runs_the_engines_and_every_service_with_healthchecks() -> None:
     services = compose()["services"]
-    assert isinstance(services, dict)
-    assert set(services) == ENGINES | set(SETTINGS)
+    assert set(services) == ENGINES | set(SERVICES)
     for name in ENGINES:
         assert "healthcheck" in services[name], name
-    for name in SETTINGS:
+    for name in SERVICES:
         spec = services[name]
         assert spec["build"]["args"]["SERVICE"] == name
+        env_files = [entry["path"] for entry in spec["env_file"]]
+        assert env_files == ["deploy/docker/parley.env", ".env"], name
         conditions = {dep["condition"] for dep in spec["depends_on"].values()}
         assert conditions == {"service_healthy"}, name
+        assert spec["read_only"] is True, name
     assert services["elasticsearch"]["image"].startswith("elasticsearch:8.")
     assert services["elasticsearch"]["environment"]["xpack.security.enabled"] == "false"
     assert services["kafka"]["image"].startswith("apache/kafka:3.9")
     assert services["mongo"]["image"].startswith("mongo:7")
-    assert set(compose()["volumes"]) == {"mongo-data", "kafka-data", "es-data"}  # type: ignore[arg-type]
-    published = [name for name in SETTINGS if "ports" in services[name]]
+    assert set(compose()["volumes"]) == {"mongo-data", "kafka-data", "es-data"}
+    published = [name for name in SERVICES if "ports" in services[name]]
     assert published == ["gateway"]
-
-
-def test_every_compose_variable_is_a_real_setting() -> None:
-    services = compose()["services"]
-    assert isinstance(services, dict)
-    for name in SETTINGS:
-        assert unknown_variables(services[name]["environment"], name) == [], name
-
-
-def test_the_check_catches_a_misspelled_variable() -> None:
-    assert unknown_variables({"PARLEY_GATEWAY_AUTH_ULR": "x"}, "gateway") == [
-        "PARLEY_GATEWAY_AUTH_ULR"
-    ]
-
-
-def test_env_example_lists_every_setting_of_every_service() -> None:
-    assert (ROOT / ".env.example").read_text() == render(), (
-        "regenerate: uv run python deploy/docker/env_example.py > .env.example"
-    )

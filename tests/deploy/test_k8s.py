@@ -70,14 +70,23 @@ def test_workloads_are_hardened_probed_and_bounded(overlay: str) -> None:
     assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
 
 
-def test_config_map_holds_only_real_settings() -> None:
+def test_config_map_and_secret_carry_every_setting() -> None:
     fields = set()
     for settings in (AuthSettings, MessagingSettings, SearchSettings, GatewaySettings):
         prefix = str(settings.model_config.get("env_prefix", ""))
         fields |= {f"{prefix}{name.upper()}" for name in settings.model_fields}
     for overlay in OVERLAYS:
-        config = by_kind(render(K8S / "overlays" / overlay), "ConfigMap")["parley-config"]
-        assert sorted(set(config["data"]) - fields) == [], overlay
+        objects = render(K8S / "overlays" / overlay)
+        config = set(by_kind(objects, "ConfigMap")["parley-config"]["data"])
+        from_secret = {
+            variable["name"]
+            for deployment in by_kind(objects, "Deployment").values()
+            for container in deployment["spec"]["template"]["spec"]["containers"]
+            for variable in container.get("env", [])
+            if "secretKeyRef" in variable.get("valueFrom", {})
+        }
+        assert config | from_secret == fields, overlay
+        assert not config & from_secret, overlay
 
 
 def test_a_broken_manifest_fails_validation(tmp_path: Path) -> None:

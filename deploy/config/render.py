@@ -1,0 +1,193 @@
+"""Every setting of every service, written for each way Parley runs, from the settings models.
+
+    uv run python deploy/config/render.py      # rewrites the three files below
+
+- `.env.example`                  local defaults (what `make run` uses without any environment)
+- `deploy/docker/parley.env`      the compose network's values (compose's `env_file`)
+- `deploy/k8s/base/config.yaml`   the in-cluster values (ConfigMap `parley-config`)
+
+The internal secret is a placeholder in the first two and absent from the ConfigMap (it comes
+from the Secret `parley-secrets`). `tests/deploy` fails when a file differs from what this
+renders, so a new setting reaches every deployment or the build is red.
+"""
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings
+
+from parley_auth.settings import AuthSettings
+from parley_gateway.settings import GatewaySettings
+from parley_messaging.settings import MessagingSettings
+from parley_search.settings import SearchSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES: dict[str, type[BaseSettings]] = {
+    "auth": AuthSettings,
+    "messaging": MessagingSettings,
+    "search": SearchSettings,
+    "gateway": GatewaySettings,
+}
+SECRET_FIELDS = {"internal_secret"}
+SECRET_PLACEHOLDER = "change-me-to-a-long-random-value-shared-by-every-service"
+Overrides = Mapping[str, Mapping[str, object]]
+
+
+def _network(hosts: Mapping[str, str]) -> dict[str, dict[str, object]]:
+    """The values that differ from local defaults when services find each other by name."""
+    auth = f"http://{hosts['auth']}:8001"
+    shared = {
+        "host": "0.0.0.0",
+        "mongo_url": f"mongodb://{hosts['mongo']}:27017",
+        "redis_url": f"redis://{hosts['redis']}:6379/0",
+        "kafka_bootstrap": hosts["kafka"],
+        "jwks_url": f"{auth}/.well-known/jwks.json",
+    }
+    return {
+        "auth": shared | {"public_url": auth},
+        "messaging": shared | {"auth_url": auth},
+        "search": shared
+        | {
+            "engine": "elasticsearch",
+            "elasticsearch_url": f"http://{hosts['elasticsearch']}:9200",
+            "messaging_url": f"http://{hosts['messaging']}:8002",
+        },
+        "gateway": shared
+        | {
+            "auth_url": auth,
+            "messaging_url": f"http://{hosts['messaging']}:8002",
+            "search_url": f"http://{hosts['search']}:8003",
+        },
+    }
+
+
+COMPOSE: Overrides = _network(
+    {
+        "auth": "auth",
+        "messaging": "messaging",
+        "search": "search",
+        "mongo": "mongo",
+        "redis": "redis",
+        "kafka": "kafka:29092",
+        "elasticsearch": "elasticsearch",
+    }
+)
+_K8S = _network(
+    {
+        "auth": "parley-auth",
+        "messaging": "parley-messaging",
+        "search": "parley-search",
+        "mongo": "parley-mongo",
+        "redis": "parley-redis",
+        "kafka": "parley-kafka:9092",
+        "elasticsearch": "parley-elasticsearch",
+    }
+)
+_K8S["auth"]["signing_key_file"] = "/var/run/secrets/parley/signing-key.pem"
+_K8S["gateway"]["trust_forwarded_for"] = True  # behind the ingress controller
+K8S: Overrides = _K8S
+
+
+def env_prefix(settings: type[BaseSettings]) -> str:
+    return str(settings.model_config.get("env_prefix", ""))
+
+
+def rendered(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return SECRET_PLACEHOLDER
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ",".join(f'"{item}"' for item in value) + "]"
+    return str(value)
+
+
+def settings_of(overrides: Overrides, *, secrets: bool) -> list[tuple[str, str, str, str]]:
+    """`(service, variable, value, description)` for every setting of every service."""
+    rows = []
+    for service, settings in SERVICES.items():
+        for name, field in settings.model_fields.items():
+            if name in SECRET_FIELDS and not secrets:
+                continue
+            value = overrides.get(service, {}).get(
+                name, field.get_default(call_default_factory=True)
+            )
+            variable = f"{env_prefix(settings)}{name.upper()}"
+            rows.append((service, variable, rendered(value), field.description or ""))
+    return rows
+
+
+def env_file(title: list[str], overrides: Overrides) -> str:
+    lines = [f"# {line}" if line else "#" for line in title]
+    current = ""
+    for service, variable, value, description in settings_of(overrides, secrets=True):
+        if service != current:
+            lines += ["", f"# --- {service} ---"]
+            current = service
+        if description:
+            lines.append(f"# {description}")
+        lines.append(f"{variable}={value}")
+    return "\n".join(lines) + "\n"
+
+
+def env_example() -> str:
+    return env_file(
+        [
+            "Every setting of every Parley service with its local default (services on this",
+            "host, as `make run` starts them). Generated by deploy/config/render.py; do not edit.",
+            "Docker compose reads deploy/docker/parley.env instead; put only your overrides in",
+            ".env (at least the INTERNAL_SECRET values, the same for every service).",
+        ],
+        {},
+    )
+
+
+def compose_env() -> str:
+    return env_file(
+        [
+            "Every setting of every Parley service, for the docker compose network. Generated",
+            "by deploy/config/render.py; do not edit. Override in .env (read after this file).",
+        ],
+        COMPOSE,
+    )
+
+
+def _yaml_scalar(value: str) -> str:
+    plain = value and value[0] not in "[{'\"!&*#?|>%@`-" and ": " not in value
+    special = value.lower() in {"true", "false", "yes", "no", "on", "off", "null", "~"}
+    if plain and not special and not value.replace(".", "", 1).isdigit():
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def k8s_config() -> str:
+    lines = [
+        "# Every non-secret setting of every Parley service, in-cluster values. Generated by",
+        "# deploy/config/render.py; do not edit (overlays patch what differs). The internal",
+        "# secret and the signing key come from the Secret `parley-secrets`.",
+        "apiVersion: v1",
+        "kind: ConfigMap",
+        "metadata:",
+        "  name: parley-config",
+        "data:",
+    ]
+    lines += [
+        f"  {var}: {_yaml_scalar(value)}" for _, var, value, _ in settings_of(K8S, secrets=False)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+FILES = {
+    ROOT / ".env.example": env_example,
+    ROOT / "deploy" / "docker" / "parley.env": compose_env,
+    ROOT / "deploy" / "k8s" / "base" / "config.yaml": k8s_config,
+}
+
+
+if __name__ == "__main__":
+    for path, render in FILES.items():
+        path.write_text(render())
+        print(f"wrote {path.relative_to(ROOT)}")
