@@ -66,8 +66,14 @@ class TenantScope:
         return model.find_one({"tenant_id": self.tenant_id}, *conditions, **kwargs)
 
     async def get(self, model: type[D], document_id: Any) -> D | None:
-        """A document by id, only if it belongs to this tenant."""
-        found: D | None = await model.find_one({"_id": document_id, "tenant_id": self.tenant_id})
+        """A document by id, only if it belongs to this tenant.
+
+        The filter is `_id` alone and the tenant is checked here: FerretDB (SQLite) pushes a
+        filter down only when it is exactly `{_id: value}`; any other key scans the collection.
+        """
+        found: D | None = await model.find_one({"_id": document_id})
+        if found is None or getattr(found, "tenant_id", None) != self.tenant_id:
+            return None
         return found
 
     def collection(self, model: type[Document]) -> "ScopedCollection":
@@ -80,6 +86,36 @@ class ScopedCollection:
     def __init__(self, collection: AsyncCollection[Any], scope: TenantScope) -> None:
         self._collection = collection
         self._scope = scope
+
+    async def by_id(self, document_id: Any) -> dict[str, Any] | None:
+        """The raw document with this `_id` if it is this tenant's (an `_id`-only lookup, the
+        one query every engine answers from its primary key)."""
+        found: dict[str, Any] | None = await self._collection.find_one({"_id": document_id})
+        if found is None or found.get("tenant_id") != self._scope.tenant_id:
+            return None
+        return found
+
+    async def insert(self, document: Mapping[str, Any]) -> None:
+        """Insert one document of this tenant; `DuplicateKeyError` when a unique key is taken."""
+        if document.get("tenant_id") != self._scope.tenant_id:
+            raise ValueError("a document belongs to the tenant of its scope")
+        await self._collection.insert_one(dict(document))
+
+    async def delete_by_id(self, document_id: Any) -> bool:
+        """Delete the document with this `_id`; False if there was none.
+
+        The filter is `_id` alone (see `TenantScope.get`), so callers pass ids derived from
+        keys already checked to be this tenant's (e.g. `<conversation>:<user>` after a
+        membership check), never an id taken from a request as it is."""
+        result = await self._collection.delete_one({"_id": document_id})
+        return bool(result.deleted_count)
+
+    async def replace_by_id(self, document: Mapping[str, Any]) -> None:
+        """Write the whole document under its `_id` (insert or overwrite; last writer wins:
+        callers serialise writers of one document, see each caller)."""
+        if document.get("tenant_id") != self._scope.tenant_id:
+            raise ValueError("a document belongs to the tenant of its scope")
+        await self._collection.replace_one({"_id": document["_id"]}, dict(document), upsert=True)
 
     async def find_one_and_update(
         self,

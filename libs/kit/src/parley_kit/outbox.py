@@ -3,25 +3,32 @@
 MongoDB-protocol servers without multi-document transactions (FerretDB here) cannot write the
 document and its event atomically, so the guarantees come from idempotence instead:
 
-- A service writes its document, then `Outbox.enqueue`s the event with a *deterministic*
-  `event_id` (e.g. `"<message id>:v<version>"`) as an upsert, before it answers. A crash between
+- A service writes its document, then `Outbox.enqueue`s the event, whose `_id` is its
+  *deterministic* `event_id` (e.g. `"message:<id>:created"`), before it answers. A crash between
   the two loses nothing that was acknowledged: the client's retry (same idempotency key) finds
-  the document and enqueues the same event id again, which is a no-op if it already exists.
-- Order within a key: a writer that takes a per-key `position` atomically with its write (an
-  `$inc` on the conversation) passes it along. The relay publishes a key's records strictly by
-  position and waits up to `gap_grace` for a missing position (a concurrent writer that has not
-  enqueued yet); a gap older than that belonged to a writer that died and is skipped.
-- One relay publishes at a time across replicas, holding a lease document that expires if its
-  holder dies. Kafka down: the relay backs off exponentially and resumes by itself; records stay
-  pending meanwhile. Published records are deleted after `retention` by a TTL index.
+  the document and enqueues the same event id again, a no-op while it is pending. Inserts leave
+  through a `GroupCommit`, so concurrent enqueues cost one store write between them.
+- The outbox holds only what is still to publish: the relay reads it in storage (natural) order
+  with no filter and no sort (the one read FerretDB pushes down whole), publishes a batch, and
+  deletes it at once. Its size is the backlog, so an idle store is idle.
+- Order within a key: a writer that took a per-key `position` (a message's seq) passes it along.
+  The relay publishes a key's positioned records strictly by position and waits up to
+  `gap_grace` for a missing one (a concurrent writer that has not enqueued yet); a gap older
+  than that belonged to a writer that died and is skipped (a late record still goes out).
+- One relay publishes at a time across replicas. The lease is a series of time slots, each an
+  insert-only document (`<name>:<slot>`): inserting under a unique `_id` is atomic on every
+  engine, so exactly one replica holds each slot; the holder claims the next slot half-way
+  through its own, and a replica that finds the next slot unclaimed when it starts takes over.
+  Kafka down: the relay backs off and resumes by itself; records stay pending meanwhile.
 """
 
 import asyncio
 import contextlib
 import socket
+import time
 import uuid
-from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from collections import OrderedDict, defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -32,6 +39,7 @@ from pymongo.errors import DuplicateKeyError
 
 from parley_contracts.events import EventEnvelope
 from parley_contracts.topics import prefixed
+from parley_kit.group_commit import GroupCommit
 from parley_kit.kafka import ensure_topics, make_broker
 from parley_kit.logs import get_logger
 
@@ -52,38 +60,20 @@ def _now() -> datetime:
 
 
 class OutboxRecord(BaseModel):
-    """One event waiting for (or done with) Kafka, in the `outbox` collection."""
+    """One event waiting for Kafka, in the `outbox` collection (`_id` = its event id)."""
 
     model_config = ConfigDict(populate_by_name=True)
 
-    id: Any = Field(default=None, alias="_id")
-    event_id: str
+    id: str = Field(alias="_id")
     topic: str
     key: str
     position: int | None = None
     envelope: dict[str, Any]
     created_at: datetime = Field(default_factory=_now)
-    published: bool = False
-    published_at: datetime | None = None
 
 
 OUTBOX = "outbox"
-CURSORS = "outbox_cursors"
 LEASES = "outbox_lease"
-
-
-async def ensure_outbox_indexes(database: AsyncDatabase[Any], retention: timedelta) -> None:
-    """The outbox's indexes; published records expire after `retention`."""
-    outbox = database[OUTBOX]
-    await outbox.create_index([("event_id", 1)], unique=True)
-    await outbox.create_index([("published", 1), ("_id", 1)])
-    await database[CURSORS].create_index([("key", 1)], unique=True)
-    with contextlib.suppress(Exception):  # TTL is housekeeping; never fatal
-        await outbox.create_index(
-            [("published_at", 1)],
-            expireAfterSeconds=int(retention.total_seconds()),
-            name="published_ttl",
-        )
 
 
 class Outbox:
@@ -95,7 +85,7 @@ class Outbox:
         topic_prefix: str = "",
         relay: "OutboxRelay | None" = None,
     ) -> None:
-        self._collection = database[OUTBOX]
+        self._inserts = GroupCommit(database[OUTBOX])
         self._prefix = topic_prefix
         self._relay = relay
 
@@ -104,22 +94,29 @@ class Outbox:
 
     async def enqueue(self, *envelopes: EventEnvelope, position: int | None = None) -> None:
         """Idempotent on `event_id`. `position` orders the first envelope within its key."""
-        for index, envelope in enumerate(envelopes):
-            record = OutboxRecord(
-                event_id=envelope.event_id,
+        records = [
+            OutboxRecord(
+                id=envelope.event_id,
                 topic=prefixed(self._prefix, envelope.topic),
                 key=envelope.key,
                 position=position + index if position is not None else None,
                 envelope=envelope.model_dump(mode="json"),
             )
-            document = record.model_dump(exclude={"id"})
-            # A concurrent enqueue of the same event may win the insert: it is there, done.
-            with contextlib.suppress(DuplicateKeyError):
-                await self._collection.update_one(
-                    {"event_id": envelope.event_id}, {"$setOnInsert": document}, upsert=True
-                )
+            for index, envelope in enumerate(envelopes)
+        ]
+        results = await asyncio.gather(
+            *(self._inserts.insert(r.model_dump(by_alias=True)) for r in records),
+            return_exceptions=True,
+        )
+        for result in results:
+            # A duplicate is the same event enqueued again (a retried request): it is there.
+            if isinstance(result, BaseException) and not isinstance(result, DuplicateKeyError):
+                raise result
         if self._relay is not None:
             self._relay.wake()
+
+    async def close(self) -> None:
+        await self._inserts.close()
 
 
 class OutboxRelay:
@@ -133,28 +130,31 @@ class OutboxRelay:
         client_id: str,
         topics: list[str],
         partitions: int = 6,
-        batch_size: int = 500,
+        batch_size: int = 1000,
         poll_interval: float = 0.5,
         gap_grace: float = 2.0,
         lease_seconds: float = 10.0,
-        retention: timedelta = timedelta(days=1),
         lease_name: str = "relay",
+        tracked_keys: int = 100_000,
     ) -> None:
         self._outbox = database[OUTBOX]
-        self._cursors = database[CURSORS]
         self._leases = database[LEASES]
-        self._database = database
         self._bootstrap = bootstrap
         self._client_id = client_id
         self._topics = topics
         self._partitions = partitions
         self._batch_size = batch_size
         self._poll_interval = poll_interval
-        self._gap_grace = timedelta(seconds=gap_grace)
+        self._gap_grace = gap_grace
         self._lease_seconds = lease_seconds
-        self._retention = retention
         self._lease_name = lease_name
         self._holder = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self._slots: set[int] = set()  # lease slots this replica holds
+        # The next position expected per key. In memory: records are deleted once published,
+        # so a relay that takes over starts each key at the lowest position it sees.
+        self._expected: OrderedDict[str, int] = OrderedDict()
+        self._tracked_keys = tracked_keys
+        self._first_seen: dict[str, float] = {}  # record id -> when a gap first held it back
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._broker: KafkaBroker | None = None
@@ -164,7 +164,6 @@ class OutboxRelay:
         self._wake.set()
 
     async def start(self) -> None:
-        await ensure_outbox_indexes(self._database, self._retention)
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
@@ -176,8 +175,10 @@ class OutboxRelay:
         await self._release_lease()
 
     async def _release_lease(self) -> None:
-        with contextlib.suppress(Exception):
-            await self._leases.delete_one({"_id": self._lease_name, "holder": self._holder})
+        slots, self._slots = self._slots, set()
+        for slot in slots:
+            with contextlib.suppress(Exception):
+                await self._leases.delete_one({"_id": self._slot_id(slot)})
 
     async def _connect(self) -> KafkaBroker:
         if self._broker is None:
@@ -222,34 +223,43 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval)
             self._wake.clear()
 
-    async def _hold_lease(self) -> bool:
-        now = _now()
+    def _slot_id(self, slot: int) -> str:
+        return f"{self._lease_name}:{slot}"
+
+    async def _claim(self, slot: int) -> bool:
         try:
-            await self._leases.update_one(
-                {
-                    "_id": self._lease_name,
-                    "$or": [{"holder": self._holder}, {"expires_at": {"$lt": now}}],
-                },
-                {
-                    "$set": {
-                        "holder": self._holder,
-                        "expires_at": now + timedelta(seconds=self._lease_seconds),
-                    }
-                },
-                upsert=True,
+            await self._leases.insert_one(
+                {"_id": self._slot_id(slot), "holder": self._holder, "at": _now()}
             )
         except DuplicateKeyError:
-            return False  # another replica holds a live lease
+            return False
+        self._slots.add(slot)
+        return True
+
+    async def _hold_lease(self) -> bool:
+        """Whether this replica holds the current slot (claiming it, or the next, as due)."""
+        now = time.time()
+        slot = int(now // self._lease_seconds)
+        if slot not in self._slots and not await self._claim(slot):
+            return False
+        # The holder claims the next slot half-way through, before anyone else may.
+        if now % self._lease_seconds >= self._lease_seconds / 2 and slot + 1 not in self._slots:
+            await self._claim(slot + 1)
+        for old in [s for s in self._slots if s < slot]:
+            self._slots.discard(old)
+            with contextlib.suppress(Exception):
+                await self._leases.delete_one({"_id": self._slot_id(old)})
         return True
 
     async def relay_once(self) -> int:
         """Publish what is publishable now; returns how many records were published."""
-        cursor = self._outbox.find({"published": False}).sort("_id", 1).limit(self._batch_size)
+        # No filter and no sort: storage order, the whole query pushed down to the engine.
+        cursor = self._outbox.find({}).limit(self._batch_size)
         records = [OutboxRecord.model_validate(raw) async for raw in cursor]
         OUTBOX_PENDING.set(len(records))
         if not records:
             return 0
-        ready = await self._in_order(records)
+        ready = self._in_order(records)
         if not ready:
             return 0
         broker = await self._connect()
@@ -257,18 +267,10 @@ class OutboxRelay:
         for record in ready:
             by_key[record.key].append(record)
         await asyncio.gather(*(self._publish_key(broker, batch) for batch in by_key.values()))
+        await self._outbox.delete_many({"_id": {"$in": [record.id for record in ready]}})
         now = _now()
-        await self._outbox.update_many(
-            {"_id": {"$in": [record.id for record in ready]}},
-            {"$set": {"published": True, "published_at": now}},
-        )
-        for key, batch in by_key.items():
-            positions = [r.position for r in batch if r.position is not None]
-            if positions:
-                await self._cursors.update_one(
-                    {"key": key}, {"$max": {"position": max(positions)}}, upsert=True
-                )
         for record in ready:
+            self._first_seen.pop(record.id, None)
             OUTBOX_PUBLISHED.labels(record.topic).inc()
             OUTBOX_LAG.observe(max(0.0, (now - _aware(record.created_at)).total_seconds()))
         return len(ready)
@@ -281,62 +283,53 @@ class OutboxRelay:
                 envelope,
                 topic=record.topic,
                 key=record.key.encode(),
-                headers={"event_type": str(envelope.get("type", "")), "event_id": record.event_id},
+                headers={"event_type": str(envelope.get("type", "")), "event_id": record.id},
                 no_confirm=True,
             )
             futures.append(future)
         await asyncio.gather(*futures)
 
-    async def _in_order(self, records: list[OutboxRecord]) -> list[OutboxRecord]:
+    def _in_order(self, records: list[OutboxRecord]) -> list[OutboxRecord]:
         """The records that may go now, in publishing order.
 
-        Per key, records go in enqueue (`_id`) order, except that positioned records (message
-        seqs) go in position order: a record whose position is ahead of the next expected one
-        waits, and holds back the key's later records, until the missing positions are enqueued
-        or `gap_grace` has passed (their writer died). A record that arrives after its gap was
-        skipped is still published (late, never lost).
+        Per key, unpositioned records go in storage order; positioned ones (message seqs) go
+        in position order: a record ahead of the next expected position waits, and holds back
+        the key's later records, until the missing positions are enqueued or `gap_grace` has
+        passed (their writer died). A record that arrives after its gap was skipped is still
+        published (late, never lost).
         """
-        keys = {r.key for r in records if r.position is not None}
-        cursors: dict[str, int] = {}
-        if keys:
-            found = self._cursors.find({"key": {"$in": sorted(keys)}})
-            cursors = {raw["key"]: int(raw["position"]) async for raw in found}
         by_key: dict[str, list[OutboxRecord]] = defaultdict(list)
         for record in records:
             by_key[record.key].append(record)
         ready: list[OutboxRecord] = []
-        now = _now()
+        now = time.monotonic()
         for key, batch in by_key.items():
-            by_position = {r.position: r for r in batch if r.position is not None}
-            expected = cursors.get(key, 0) + 1
-            emitted: set[Any] = set()
-            for record in batch:
-                if record.id in emitted:
-                    continue
-                position = record.position
-                if position is None or position <= expected:
-                    ready.append(record)
-                    emitted.add(record.id)
-                    if position == expected:
-                        expected += 1
-                    continue
-                missing = [by_position.get(p) for p in range(expected, position)]
-                waited = now - _aware(record.created_at)
-                if all(m is not None for m in missing):
-                    for earlier in missing:
-                        assert earlier is not None
-                        ready.append(earlier)
-                        emitted.add(earlier.id)
-                elif waited <= self._gap_grace:
-                    break  # wait for the missing positions; hold back this key
+            positioned = sorted(
+                (r for r in batch if r.position is not None), key=lambda r: r.position or 0
+            )
+            expected = self._expected.get(key)
+            if expected is None and positioned:
+                expected = positioned[0].position or 0
+            blocked = False
+            for record in positioned:
+                position = record.position or 0
+                if expected is not None and position > expected:
+                    held_since = self._first_seen.setdefault(record.id, now)
+                    if now - held_since <= self._gap_grace:
+                        blocked = True
+                        break  # wait for the missing positions; hold back this key
                 ready.append(record)
-                emitted.add(record.id)
-                expected = position + 1
+                expected = max(expected or 0, position + 1)
+            if expected is not None:
+                self._expected[key] = expected
+                self._expected.move_to_end(key)
+            if not blocked:  # unpositioned events of a held-back key wait with it
+                ready.extend(r for r in batch if r.position is None)
+        while len(self._expected) > self._tracked_keys:
+            self._expected.popitem(last=False)
+        if len(self._first_seen) > self._tracked_keys:  # published meanwhile by another replica
+            self._first_seen.clear()
         return ready
-
-
-def _position(record: OutboxRecord) -> int:
-    return record.position if record.position is not None else 0
 
 
 def _aware(value: datetime) -> datetime:
