@@ -13,6 +13,8 @@ from beanie.odm.queries.find import FindMany, FindOne
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
+from parley_kit.group_commit import GroupCommit
+
 D = TypeVar("D", bound=Document)
 
 
@@ -39,6 +41,11 @@ async def create_indexes(models: Sequence[type[Document]]) -> None:
         collection = model.get_pymongo_collection()
         for index in getattr(model.Settings, "indexes", []):
             await collection.create_indexes([index])
+
+
+def group_commit(model: type[Document], max_batch: int = 256) -> GroupCommit:
+    """The group commit of a model's collection (one per app, built in its lifespan)."""
+    return GroupCommit(model.get_pymongo_collection(), max_batch=max_batch)
 
 
 async def ping(client: AsyncMongoClient[Any]) -> None:
@@ -95,11 +102,20 @@ class ScopedCollection:
             return None
         return found
 
-    async def insert(self, document: Mapping[str, Any]) -> None:
-        """Insert one document of this tenant; `DuplicateKeyError` when a unique key is taken."""
+    async def insert(self, document: Mapping[str, Any], via: GroupCommit | None = None) -> None:
+        """Insert one document of this tenant (through `via`, batched with concurrent inserts,
+        when given); `DuplicateKeyError` when a unique key is taken."""
         if document.get("tenant_id") != self._scope.tenant_id:
             raise ValueError("a document belongs to the tenant of its scope")
-        await self._collection.insert_one(dict(document))
+        if via is not None:
+            await via.insert(dict(document))
+        else:
+            await self._collection.insert_one(dict(document))
+
+    async def set_by_id(self, document_id: Any, fields: Mapping[str, Any]) -> None:
+        """`$set` fields of the document with this `_id` (an `_id`-only filter, see
+        `delete_by_id` for what callers pass)."""
+        await self._collection.update_one({"_id": document_id}, {"$set": dict(fields)})
 
     async def delete_by_id(self, document_id: Any) -> bool:
         """Delete the document with this `_id`; False if there was none.

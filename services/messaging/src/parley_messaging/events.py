@@ -16,14 +16,21 @@ class MessagingEvents:
     def __init__(self, outbox: Outbox) -> None:
         self._outbox = outbox
 
-    async def message(self, type: EventType, message: Message, position: int | None) -> None:
+    async def message(
+        self,
+        type: EventType,
+        message: Message,
+        position: int | None,
+        event_id: str | None = None,
+    ) -> None:
         await self._outbox.enqueue(
             new_event(
                 type,
                 tenant_id=message.tenant_id,
                 key=message.conversation_id,
                 data=message,
-                event_id=(
+                event_id=event_id
+                or (
                     f"message:{message.id}:created"
                     if type is EventType.MESSAGE_CREATED
                     else f"message:{message.id}:v{message.version}:{type.value}"

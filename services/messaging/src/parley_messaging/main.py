@@ -11,17 +11,18 @@ from parley_kit.app import create_service_app
 from parley_kit.cache import connect_redis
 from parley_kit.health import ReadinessCheck
 from parley_kit.identity import Authenticator, ForwardedIdentity
-from parley_kit.mongo import connect_mongo, ping
+from parley_kit.mongo import connect_mongo, group_commit, ping
 from parley_kit.outbox import Outbox, OutboxRelay
 from parley_kit.tokens import JwksVerifier
 from parley_messaging.api import conversations, internal, messages
-from parley_messaging.cache import GenerationalCache
 from parley_messaging.directory import UserDirectory
 from parley_messaging.domain.conversations import ConversationService
 from parley_messaging.domain.membership import MembershipCheck
 from parley_messaging.domain.messages import MessageService
+from parley_messaging.domain.timeline import Timeline
 from parley_messaging.events import TOPICS, MessagingEvents
-from parley_messaging.models import MESSAGING_MODELS
+from parley_messaging.models import MESSAGING_MODELS, MessageRecord, ReactionRecord
+from parley_messaging.projection import ConversationProjection
 from parley_messaging.settings import MessagingSettings
 
 
@@ -44,11 +45,23 @@ def create_app(settings: MessagingSettings | None = None) -> FastAPI:
             gap_grace=settings.outbox_gap_grace_seconds,
             poll_interval=settings.outbox_poll_seconds,
         )
-        events = MessagingEvents(Outbox(database, settings.topic_prefix, relay))
-        cache = GenerationalCache(
-            redis, f"{settings.redis_prefix}messaging:", settings.cache_ttl_seconds
+        outbox = Outbox(database, settings.topic_prefix, relay)
+        events = MessagingEvents(outbox)
+        projection = ConversationProjection(
+            redis,
+            f"{settings.redis_prefix}messaging:",
+            page_keep=settings.page_cache_size,
+            idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
         )
-        membership = MembershipCheck(cache)
+        message_inserts = group_commit(MessageRecord)
+        timeline = Timeline(
+            projection,
+            message_inserts,
+            events,
+            page_keep=settings.page_cache_size,
+            gap_grace_seconds=settings.outbox_gap_grace_seconds,
+        )
+        membership = MembershipCheck(projection)
         directory = UserDirectory(
             http, settings.auth_url, secret, redis, f"{settings.redis_prefix}messaging:"
         )
@@ -59,8 +72,12 @@ def create_app(settings: MessagingSettings | None = None) -> FastAPI:
             relay,
         )
         app.state.membership = membership
-        app.state.conversations = ConversationService(membership, directory, events)
-        app.state.messages = MessageService(membership, cache, events, settings.cached_page_size)
+        app.state.conversations = ConversationService(
+            membership, directory, events, projection, timeline, redis
+        )
+        app.state.messages = MessageService(
+            membership, projection, timeline, events, redis, group_commit(ReactionRecord)
+        )
         app.state.authenticator = Authenticator(
             JwksVerifier(
                 settings.jwks_url,
@@ -76,6 +93,9 @@ def create_app(settings: MessagingSettings | None = None) -> FastAPI:
             yield
         finally:
             await relay.stop()
+            await timeline.close()
+            await message_inserts.close()
+            await outbox.close()
             await http.aclose()
             await redis.aclose()
             await mongo.close()

@@ -1,4 +1,12 @@
-"""What messaging stores: conversations (with members), messages, read markers."""
+"""What messaging stores. Every write is one of the steps every engine makes atomic: an insert
+under a unique `_id` (or unique index), a delete by `_id`, or a whole-document write by `_id`
+of a document whose writers are serialised. No document is read, changed in Python and written
+back under concurrency; counts and sets that many users change at once are documents of their
+own (a member, a reaction), counted in Redis (see `projection.py`).
+
+Ids derived from natural keys (`<conversation>-<seq>`, `<conversation>:<user>`) make every hot
+read a lookup by `_id`: the one filter FerretDB pushes down to its primary key.
+"""
 
 import uuid
 from datetime import UTC, datetime
@@ -15,34 +23,72 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-class MemberEntry(BaseModel):
+def message_id(conversation_id: str, seq: int) -> str:
+    return f"{conversation_id}-{seq}"
+
+
+def parse_message_id(value: str) -> tuple[str, int] | None:
+    """(conversation id, seq) of a message id, or None if it is not one."""
+    conversation_id, dash, seq = value.rpartition("-")
+    if not dash or not seq.isdigit() or len(seq) > 18 or len(conversation_id) != 24:
+        return None
+    try:
+        PydanticObjectId(conversation_id)
+    except Exception:
+        return None
+    return conversation_id, int(seq)
+
+
+def member_id(conversation_id: str, user_id: str) -> str:
+    return f"{conversation_id}:{user_id}"
+
+
+def reaction_id(message: str, emoji: str, user_id: str) -> str:
+    return f"{message}:{emoji}:{user_id}"
+
+
+class ConversationRecord(Document):
+    """A conversation's own fields; its members are `MemberRecord`s."""
+
+    tenant_id: str
+    kind: ConversationKind
+    title: str | None = None
+    created_by: str
+    created_at: datetime = Field(default_factory=now)
+    updated_at: datetime = Field(default_factory=now)
+
+    class Settings:
+        name = "conversations"
+
+
+class DirectPairRecord(Document):
+    """Claims the direct conversation of two users: `_id` = `<tenant>:<user a>:<user b>`."""
+
+    id: str  # type: ignore[assignment]
+    tenant_id: str
+    conversation_id: str
+
+    class Settings:
+        name = "direct_pairs"
+
+
+class MemberRecord(Document):
+    """One user in one conversation: `_id` = `<conversation>:<user>`. Joining inserts it,
+    leaving deletes it, so parallel joins each count once."""
+
+    id: str  # type: ignore[assignment]
+    tenant_id: str
+    conversation_id: str
     user_id: str
     role: MemberRole
     joined_at: datetime = Field(default_factory=now)
 
-
-class ConversationRecord(Document):
-    tenant_id: str
-    kind: ConversationKind
-    title: str | None = None
-    members: list[MemberEntry]
-    member_ids: list[str]  # denormalised for the "my conversations" index
-    # `direct:<a>:<b>` for direct conversations (unique per pair), a random key for groups
-    pair_key: str = Field(default_factory=lambda: f"group:{uuid.uuid4().hex}")
-    created_by: str
-    created_at: datetime = Field(default_factory=now)
-    updated_at: datetime = Field(default_factory=now)
-    last_activity_at: datetime = Field(default_factory=now)
-
     class Settings:
-        name = "conversations"
+        name = "members"
         indexes = [
-            pymongo.IndexModel([("tenant_id", 1), ("pair_key", 1)], unique=True),
-            pymongo.IndexModel([("tenant_id", 1), ("member_ids", 1), ("last_activity_at", -1)]),
+            pymongo.IndexModel([("tenant_id", 1), ("user_id", 1)]),
+            pymongo.IndexModel([("tenant_id", 1), ("conversation_id", 1)]),
         ]
-
-    def member(self, user_id: str) -> MemberEntry | None:
-        return next((m for m in self.members if m.user_id == user_id), None)
 
 
 class EditEntry(BaseModel):
@@ -52,6 +98,10 @@ class EditEntry(BaseModel):
 
 
 class MessageRecord(Document):
+    """`_id` = `<conversation>-<seq>`: inserting it *is* claiming the seq. A tombstone fills a
+    seq that was allocated but never written (its writer failed), so history has no gaps."""
+
+    id: str  # type: ignore[assignment]
     tenant_id: str
     conversation_id: str
     seq: int
@@ -59,11 +109,10 @@ class MessageRecord(Document):
     content: str
     parent_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
-    reactions: dict[str, list[str]] = Field(default_factory=dict)
-    reply_count: int = 0
     created_at: datetime = Field(default_factory=now)
     edited_at: datetime | None = None
     deleted: bool = False
+    tombstone: bool = False
     version: int = 1
     edits: list[EditEntry] = Field(default_factory=list)
     # Idempotency: unique per sender and conversation; random when the client sent none.
@@ -72,8 +121,6 @@ class MessageRecord(Document):
     class Settings:
         name = "messages"
         indexes = [
-            # Unique: inserting a message with seq n *is* claiming n (see domain/messages.py).
-            pymongo.IndexModel([("tenant_id", 1), ("conversation_id", 1), ("seq", 1)], unique=True),
             pymongo.IndexModel(
                 [("tenant_id", 1), ("conversation_id", 1), ("sender_id", 1), ("client_msg_id", 1)],
                 unique=True,
@@ -84,7 +131,27 @@ class MessageRecord(Document):
         ]
 
 
+class ReactionRecord(Document):
+    """One user's emoji on one message: `_id` = `<message>:<emoji>:<user>`."""
+
+    id: str  # type: ignore[assignment]
+    tenant_id: str
+    conversation_id: str
+    message_id: str
+    seq: int
+    emoji: str
+    user_id: str
+    at: datetime = Field(default_factory=now)
+
+    class Settings:
+        name = "reactions"
+        indexes = [pymongo.IndexModel([("tenant_id", 1), ("conversation_id", 1)])]
+
+
 class ReadMarkerRecord(Document):
+    """How far a user has read a conversation: `_id` = `<conversation>:<user>`."""
+
+    id: str  # type: ignore[assignment]
     tenant_id: str
     conversation_id: str
     user_id: str
@@ -92,18 +159,20 @@ class ReadMarkerRecord(Document):
 
     class Settings:
         name = "read_markers"
-        indexes = [
-            pymongo.IndexModel(
-                [("tenant_id", 1), ("conversation_id", 1), ("user_id", 1)], unique=True
-            )
-        ]
 
 
-def oid(document: Document) -> PydanticObjectId:
+def oid(document: Document) -> Any:
     """The id of a stored document (never None once inserted or loaded)."""
     if document.id is None:
         raise ValueError("the document has not been stored yet")
     return document.id
 
 
-MESSAGING_MODELS: list[type[Document]] = [ConversationRecord, MessageRecord, ReadMarkerRecord]
+MESSAGING_MODELS: list[type[Document]] = [
+    ConversationRecord,
+    DirectPairRecord,
+    MemberRecord,
+    MessageRecord,
+    ReactionRecord,
+    ReadMarkerRecord,
+]

@@ -1,51 +1,68 @@
-"""Stored records as the resources of API.md."""
+"""Stored records and projection entries as the resources of API.md.
+
+A message is kept in the projection as its *base* (the stored document as a resource, without
+reactions and reply count); `decorate` adds those from the projection. Its `version` is the
+document's version (edits, delete) plus its reaction version, so it grows with every change.
+"""
+
+from typing import Any
 
 from parley_contracts.resources import Conversation, Member, Message
-from parley_messaging.models import ConversationRecord, MessageRecord
+from parley_messaging.models import MessageRecord
 
 
-def message_resource(record: MessageRecord) -> Message:
-    return Message(
-        id=str(record.id),
-        tenant_id=record.tenant_id,
-        conversation_id=record.conversation_id,
-        seq=record.seq or 1,
-        sender_id=record.sender_id,
-        content="" if record.deleted else record.content,
-        parent_id=record.parent_id,
-        metadata={} if record.deleted else record.metadata,
-        reactions={emoji: users for emoji, users in record.reactions.items() if users},
-        reply_count=record.reply_count,
-        created_at=record.created_at,
-        edited_at=record.edited_at,
-        deleted=record.deleted,
-        version=record.version,
+def base_message(record: MessageRecord) -> dict[str, Any]:
+    deleted = record.deleted or record.tombstone
+    return {
+        "id": str(record.id),
+        "tenant_id": record.tenant_id,
+        "conversation_id": record.conversation_id,
+        "seq": record.seq,
+        "sender_id": record.sender_id,
+        "content": "" if deleted else record.content,
+        "parent_id": record.parent_id,
+        "metadata": {} if deleted else record.metadata,
+        "created_at": record.created_at.isoformat(),
+        "edited_at": record.edited_at.isoformat() if record.edited_at else None,
+        "deleted": deleted,
+        "version": record.version,
+    }
+
+
+def decorate(
+    base: dict[str, Any], reactions: dict[str, Any] | None = None, reply_count: int = 0
+) -> Message:
+    doc = reactions or {"v": 0, "r": {}}
+    deleted = bool(base["deleted"])
+    return Message.model_validate(
+        base
+        | {
+            "reactions": {} if deleted else {e: list(u) for e, u in doc["r"].items() if u},
+            "reply_count": reply_count,
+            "version": int(base["version"]) + int(doc.get("v", 0)),
+        }
     )
 
 
 def conversation_resource(
-    record: ConversationRecord,
-    newest: MessageRecord | None = None,
+    fields: dict[str, Any],
+    members: dict[str, dict[str, Any]],
     *,
+    last_seq: int,
+    newest: Message | None = None,
     last_read_seq: int | None = None,
 ) -> Conversation:
     """`last_message` and `unread_count` from the point of view of a reader (none: neutral)."""
-    last_seq = newest.seq if newest is not None else 0
     unread = max(0, last_seq - last_read_seq) if last_read_seq is not None else 0
-    return Conversation(
-        id=str(record.id),
-        tenant_id=record.tenant_id,
-        kind=record.kind,
-        title=record.title,
-        members=[
-            Member(user_id=m.user_id, role=m.role, joined_at=m.joined_at) for m in record.members
-        ],
-        created_by=record.created_by,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-        last_seq=last_seq,
-        last_message=message_resource(newest)
-        if newest is not None and last_read_seq is not None
-        else None,
-        unread_count=unread,
+    ordered = sorted(members.items(), key=lambda item: (item[1]["joined_at"], item[0]))
+    return Conversation.model_validate(
+        fields
+        | {
+            "members": [
+                Member.model_validate({"user_id": user_id} | member) for user_id, member in ordered
+            ],
+            "last_seq": last_seq,
+            "last_message": newest if last_read_seq is not None else None,
+            "unread_count": unread,
+        }
     )

@@ -12,7 +12,11 @@ class MessagingSettings(ServiceSettings):
     port: int = 8002
     mongo_db: str = "messaging"
     auth_url: str = "http://127.0.0.1:8001"
-    cache_ttl_seconds: int = Field(default=300, ge=1)
-    cached_page_size: int = Field(default=50, ge=1, le=100)
+    page_cache_size: int = Field(
+        default=200, ge=100, description="newest messages per conversation kept in Redis"
+    )
+    idempotency_ttl_seconds: int = Field(
+        default=86400, ge=60, description="how long Redis remembers a client_msg_id"
+    )
     outbox_gap_grace_seconds: float = Field(default=2.0, ge=0)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)

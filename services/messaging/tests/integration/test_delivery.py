@@ -106,27 +106,33 @@ async def test_sends_succeed_while_kafka_is_down_and_every_event_arrives_after(
     assert [e.message().seq for e in events] == list(range(1, 11))
 
 
-async def test_reads_and_sends_work_with_redis_down(
-    stack_urls: StackUrls, isolation: Isolation, auth_url: str
+async def test_with_redis_down_calls_answer_503_and_nothing_is_half_written(
+    stack_urls: StackUrls, isolation: Isolation, auth_url: str, suite: Suite
 ) -> None:
+    # Redis allocates seqs and holds the projections: without it a send cannot be both fast
+    # and gap-free, so it is refused cleanly (503 + Retry-After), never a 500 or a wrong seq.
+    owner, ann = await make_tenant(suite.auth, "ann")
+    conversation = await make_group(suite.messaging, owner, ann)
+    await send(suite.messaging, owner, conversation, "before the outage")
     settings = messaging_settings(
         stack_urls, isolation, auth_url, redis_url="redis://127.0.0.1:1/0"
     )
     app = create_app(settings)
+    path = f"/v1/conversations/{conversation}/messages"
     async with (
         LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://m") as messaging,
-        httpx.AsyncClient(base_url=auth_url) as auth,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://m") as cut_off,
     ):
-        owner, ann = await make_tenant(auth, "ann")
-        conversation = await make_group(messaging, owner, ann)
-        sent = await send(messaging, owner, conversation, "without redis")
-        history = await messaging.get(
-            f"/v1/conversations/{conversation}/messages", headers=ann.headers
-        )
-        metrics = (await messaging.get("/metrics")).text
+        sent = await cut_off.post(path, json={"content": "lost?"}, headers=owner.headers)
+        history = await cut_off.get(path, headers=ann.headers)
+        metrics = (await cut_off.get("/metrics")).text
+    after = await suite.messaging.get(path, headers=ann.headers)
+    again = await send(suite.messaging, owner, conversation, "after the outage")
 
-    assert sent.status_code == 201
-    assert history.status_code == 200
-    assert [m["content"] for m in history.json()["items"]] == ["without redis"]
-    assert 'parley_redis_failures_total{operation="read",service="messaging"}' in metrics
+    for response in (sent, history):
+        assert response.status_code == 503
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert int(response.headers["retry-after"]) >= 1
+    assert [m["content"] for m in after.json()["items"]] == ["before the outage"]
+    assert again.json()["seq"] == 2
+    assert 'parley_redis_failures_total{operation="member_of",service="messaging"}' in metrics

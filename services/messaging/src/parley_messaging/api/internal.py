@@ -9,7 +9,7 @@ from parley_contracts.resources import Message
 from parley_kit.identity import InternalCaller
 from parley_messaging.dependencies import MembershipDep
 from parley_messaging.domain.cursors import decode_cursor, encode_cursor
-from parley_messaging.render import message_resource
+from parley_messaging.render import base_message, decorate
 from parley_messaging.repository import export_messages
 
 router = APIRouter(prefix="/internal/v1", dependencies=[InternalCaller], include_in_schema=False)
@@ -41,4 +41,6 @@ async def export(
     after = decode_cursor(cursor).get("after") if cursor else None
     records = await export_messages(after if isinstance(after, str) else None, limit)
     next_cursor = encode_cursor(after=str(records[-1].id)) if len(records) == limit else None
-    return MessageExport(items=[message_resource(r) for r in records], next_cursor=next_cursor)
+    return MessageExport(
+        items=[decorate(base_message(r)) for r in records], next_cursor=next_cursor
+    )

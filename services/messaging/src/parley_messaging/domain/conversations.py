@@ -1,9 +1,18 @@
-"""Conversations: creation (direct unique per pair), listing, titles, members, read markers."""
+"""Conversations: creation (direct unique per pair), listing, titles, members, read markers.
+
+Members are documents of their own (`<conversation>:<user>`): adding inserts, leaving deletes,
+so parallel changes each count once. A role change (the next member promoted when the last
+admin leaves) is serialised per conversation by a Redis lock.
+"""
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from pymongo.errors import DuplicateKeyError
+from redis.asyncio import Redis
+from redis.exceptions import LockError, RedisError
 
 from parley_contracts.claims import AccessClaims
 from parley_contracts.resources import (
@@ -15,18 +24,29 @@ from parley_contracts.resources import (
     ReadMarker,
 )
 from parley_contracts.topics import EventType
-from parley_kit.problems import Conflict, Forbidden, NotFound, Unprocessable
+from parley_kit.problems import Conflict, Forbidden, NotFound, ServiceUnavailable, Unprocessable
 from parley_messaging.directory import UserDirectory
 from parley_messaging.domain.cursors import decode_cursor, encode_cursor
-from parley_messaging.domain.membership import NOT_FOUND, MembershipCheck
+from parley_messaging.domain.membership import NOT_FOUND, MembershipCheck, member_record
+from parley_messaging.domain.timeline import Timeline
 from parley_messaging.events import MessagingEvents
-from parley_messaging.models import ConversationRecord, MemberEntry, oid
+from parley_messaging.models import (
+    ConversationRecord,
+    DirectPairRecord,
+    MemberRecord,
+    member_id,
+)
+from parley_messaging.projection import ConversationProjection
 from parley_messaging.render import conversation_resource
 from parley_messaging.repository import (
     ConversationRepository,
-    MessageRepository,
+    MemberRepository,
     ReadMarkerRepository,
+    object_id,
 )
+
+LOCK_SECONDS = 10.0
+MARKER_WRITES = 5
 
 
 def _now() -> datetime:
@@ -35,11 +55,22 @@ def _now() -> datetime:
 
 class ConversationService:
     def __init__(
-        self, membership: MembershipCheck, directory: UserDirectory, events: MessagingEvents
+        self,
+        membership: MembershipCheck,
+        directory: UserDirectory,
+        events: MessagingEvents,
+        projection: ConversationProjection,
+        timeline: Timeline,
+        redis: Redis,
     ) -> None:
         self._membership = membership
         self._directory = directory
         self._events = events
+        self._projection = projection
+        self._timeline = timeline
+        self._redis = redis
+
+    # --- creating --------------------------------------------------------------------------
 
     async def create(
         self, claims: AccessClaims, body: ConversationCreate
@@ -53,58 +84,83 @@ class ConversationService:
         if unknown:
             raise Unprocessable(f"unknown users: {', '.join(sorted(unknown))}")
         repo = ConversationRepository(claims.tenant_id)
+        pair_id = None
         if body.kind is ConversationKind.DIRECT:
-            pair_key = "direct:" + ":".join(sorted([me, others[0]]))
-            existing = await repo.by_pair_key(pair_key)
+            pair_id = f"{claims.tenant_id}:" + ":".join(sorted([me, others[0]]))
+            existing = await repo.direct_pair(pair_id)
             if existing is not None:
-                return await self._viewed(existing, me), False
-            members = [
-                MemberEntry(user_id=uid, role=MemberRole.MEMBER) for uid in sorted([me, others[0]])
-            ]
-            record = ConversationRecord(
-                tenant_id=claims.tenant_id,
-                kind=body.kind,
-                title=body.title,
-                members=members,
-                member_ids=[m.user_id for m in members],
-                pair_key=pair_key,
-                created_by=me,
-            )
-            try:
-                record = await repo.insert(record)
-            except DuplicateKeyError:
-                raced = await repo.by_pair_key(pair_key)
-                if raced is None:
-                    raise
-                return await self._viewed(raced, me), False
+                return await self._viewed(claims.tenant_id, existing.conversation_id, me), False
+            roles = {uid: MemberRole.MEMBER for uid in [me, others[0]]}
         else:
-            members = [MemberEntry(user_id=me, role=MemberRole.ADMIN)] + [
-                MemberEntry(user_id=uid, role=MemberRole.MEMBER) for uid in others
-            ]
-            record = await repo.insert(
-                ConversationRecord(
-                    tenant_id=claims.tenant_id,
-                    kind=body.kind,
-                    title=body.title,
-                    members=members,
-                    member_ids=[m.user_id for m in members],
-                    created_by=me,
-                )
+            roles = {me: MemberRole.ADMIN} | {uid: MemberRole.MEMBER for uid in others}
+        record = await repo.insert(
+            ConversationRecord(
+                tenant_id=claims.tenant_id, kind=body.kind, title=body.title, created_by=me
             )
-        await self._membership.changed(record, *record.member_ids)
-        await self._publish(EventType.CONVERSATION_CREATED, record, record.member_ids)
-        return await self._viewed(record, me), True
+        )
+        conversation_id = str(record.id)
+        now = _now()
+        members = [
+            MemberRecord(
+                id=member_id(conversation_id, uid),
+                tenant_id=claims.tenant_id,
+                conversation_id=conversation_id,
+                user_id=uid,
+                role=role,
+                joined_at=now,
+            )
+            for uid, role in roles.items()
+        ]
+        member_repo = MemberRepository(claims.tenant_id)
+        await asyncio.gather(*(member_repo.add(m) for m in members))
+        if pair_id is not None:
+            try:
+                await repo.claim_direct_pair(
+                    DirectPairRecord(
+                        id=pair_id, tenant_id=claims.tenant_id, conversation_id=conversation_id
+                    )
+                )
+            except DuplicateKeyError:
+                # Another request created this pair's conversation first: that one is it.
+                for m in members:
+                    await member_repo.remove(conversation_id, m.user_id)
+                await repo.delete(record.id)  # type: ignore[arg-type]
+                winner = await repo.direct_pair(pair_id)
+                if winner is None:
+                    raise
+                return await self._viewed(claims.tenant_id, winner.conversation_id, me), False
+        for m in members:
+            await self._membership.joined(claims.tenant_id, conversation_id, m)
+        await self._publish(
+            EventType.CONVERSATION_CREATED, claims.tenant_id, conversation_id, list(roles)
+        )
+        return await self._viewed(claims.tenant_id, conversation_id, me), True
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def _resource(
+        self, tenant_id: str, conversation_id: str, viewer: str | None
+    ) -> Conversation:
+        fields, members = await self._membership.members(tenant_id, conversation_id)
+        keys = self._projection.keys(tenant_id, conversation_id)
+        newest, last_seq = await self._timeline.newest(keys, tenant_id)
+        marker = await self._marker(tenant_id, conversation_id, viewer) if viewer else None
+        return conversation_resource(
+            fields, members, last_seq=last_seq, newest=newest, last_read_seq=marker
+        )
+
+    async def _viewed(self, tenant_id: str, conversation_id: str, user_id: str) -> Conversation:
+        return await self._resource(tenant_id, conversation_id, user_id)
 
     async def _publish(
-        self, type: EventType, record: ConversationRecord, affected: list[str] | None = None
+        self,
+        type: EventType,
+        tenant_id: str,
+        conversation_id: str,
+        affected: list[str] | None = None,
     ) -> None:
-        newest = await MessageRepository(record.tenant_id).newest(str(record.id))
-        await self._events.conversation(type, conversation_resource(record, newest), None, affected)
-
-    async def _viewed(self, record: ConversationRecord, user_id: str) -> Conversation:
-        markers = await ReadMarkerRepository(record.tenant_id).of_user(user_id, [str(record.id)])
-        newest = await MessageRepository(record.tenant_id).newest(str(record.id))
-        return conversation_resource(record, newest, last_read_seq=markers.get(str(record.id), 0))
+        resource = await self._resource(tenant_id, conversation_id, None)
+        await self._events.conversation(type, resource, None, affected)
 
     async def list_for(
         self, claims: AccessClaims, cursor: str | None, limit: int
@@ -116,128 +172,166 @@ class ConversationService:
                 after = (datetime.fromisoformat(raw["at"]), str(raw["id"]))
             except (KeyError, ValueError, TypeError) as exc:
                 raise Unprocessable("the cursor is not valid") from exc
-        repo = ConversationRepository(claims.tenant_id)
-        records = await repo.of_member(claims.user_id, after, limit + 1)
-        more, records = len(records) > limit, records[:limit]
-        markers = await ReadMarkerRepository(claims.tenant_id).of_user(
-            claims.user_id, [str(r.id) for r in records]
-        )
-        messages = MessageRepository(claims.tenant_id)
-        newest = await asyncio.gather(*(messages.newest(str(r.id)) for r in records))
-        items = [
-            conversation_resource(r, n, last_read_seq=markers.get(str(r.id), 0))
-            for r, n in zip(records, newest, strict=True)
-        ]
-        next_cursor = None
-        if more and records:
-            last = records[-1]
-            at = (
-                last.last_activity_at
-                if last.last_activity_at.tzinfo
-                else last.last_activity_at.replace(tzinfo=UTC)
-            )
-            next_cursor = encode_cursor(at=at.isoformat(), id=str(last.id))
-        return Page[Conversation](items=items, next_cursor=next_cursor)
+        ids = await self._membership.conversation_ids(claims.tenant_id, claims.user_id)
+        gate = asyncio.Semaphore(16)
 
-    async def _record(self, claims: AccessClaims, conversation_id: str) -> ConversationRecord:
-        await self._membership.require_member(claims.tenant_id, conversation_id, claims.user_id)
-        record = await ConversationRepository(claims.tenant_id).get(conversation_id)
-        if record is None:
-            raise NotFound(NOT_FOUND)
-        return record
+        async def view(conversation_id: str) -> Conversation | None:
+            async with gate:
+                with contextlib.suppress(NotFound):
+                    return await self._viewed(claims.tenant_id, conversation_id, claims.user_id)
+                return None
+
+        views = [v for v in await asyncio.gather(*(view(i) for i in ids)) if v is not None]
+
+        def activity(c: Conversation) -> tuple[datetime, str]:
+            at = c.updated_at
+            if c.last_message is not None and c.last_message.created_at > at:
+                at = c.last_message.created_at
+            return (at if at.tzinfo else at.replace(tzinfo=UTC)), c.id
+
+        ordered = sorted(views, key=activity, reverse=True)
+        if after is not None:
+            at, last_id = after
+            at = at if at.tzinfo else at.replace(tzinfo=UTC)
+            ordered = [c for c in ordered if activity(c) < (at, last_id)]
+        page, more = ordered[:limit], len(ordered) > limit
+        next_cursor = None
+        if more and page:
+            at, last_id = activity(page[-1])
+            next_cursor = encode_cursor(at=at.isoformat(), id=last_id)
+        return Page[Conversation](items=page, next_cursor=next_cursor)
 
     async def get(self, claims: AccessClaims, conversation_id: str) -> Conversation:
-        return await self._viewed(await self._record(claims, conversation_id), claims.user_id)
+        await self._membership.require_member(claims.tenant_id, conversation_id, claims.user_id)
+        return await self._viewed(claims.tenant_id, conversation_id, claims.user_id)
+
+    # --- changing --------------------------------------------------------------------------
 
     async def rename(self, claims: AccessClaims, conversation_id: str, title: str) -> Conversation:
-        record = await self._record(claims, conversation_id)
-        member = record.member(claims.user_id)
-        if member is None or member.role is not MemberRole.ADMIN:
-            raise Forbidden("only conversation admins change the title")
-        now = _now()
-        await ConversationRepository(claims.tenant_id).update(
-            oid(record),
-            {"$set": {"title": title, "updated_at": now}},
+        member = await self._membership.require_member(
+            claims.tenant_id, conversation_id, claims.user_id
         )
-        record.title, record.updated_at = title, now
-        await self._membership.changed(record)
-        await self._publish(EventType.CONVERSATION_UPDATED, record)
-        return await self._viewed(record, claims.user_id)
+        if not member.is_admin:
+            raise Forbidden("only conversation admins change the title")
+        repo = ConversationRepository(claims.tenant_id)
+        record = await repo.get(conversation_id)
+        if record is None:
+            raise NotFound(NOT_FOUND)
+        record.title, record.updated_at = title, _now()
+        await repo.set_fields(record.id, {"title": title, "updated_at": record.updated_at})  # type: ignore[arg-type]
+        await self._membership.conversation_changed(record)
+        await self._publish(EventType.CONVERSATION_UPDATED, claims.tenant_id, conversation_id)
+        return await self._viewed(claims.tenant_id, conversation_id, claims.user_id)
 
     async def add_members(
         self, claims: AccessClaims, conversation_id: str, user_ids: list[str]
     ) -> Conversation:
-        record = await self._record(claims, conversation_id)
-        if record.kind is ConversationKind.DIRECT:
+        member = await self._membership.require_member(
+            claims.tenant_id, conversation_id, claims.user_id
+        )
+        if member.kind is ConversationKind.DIRECT:
             raise Conflict("a direct conversation always has exactly two members")
-        member = record.member(claims.user_id)
-        if member is None or member.role is not MemberRole.ADMIN:
+        if not member.is_admin:
             raise Forbidden("only conversation admins add members")
-        new: list[str] = sorted(set(user_ids) - set(record.member_ids))
+        _, current = await self._membership.members(claims.tenant_id, conversation_id)
+        new = sorted(set(user_ids) - set(current))
         unknown = set(new) - await self._directory.existing(claims.tenant_id, new)
         if unknown:
             raise Unprocessable(f"unknown users: {', '.join(sorted(unknown))}")
-        if not new:
-            return await self._viewed(record, claims.user_id)
+        repo = MemberRepository(claims.tenant_id)
         now = _now()
-        entries = [MemberEntry(user_id=uid, role=MemberRole.MEMBER, joined_at=now) for uid in new]
-        await ConversationRepository(claims.tenant_id).update(
-            oid(record),
-            {
-                "$push": {"members": {"$each": [e.model_dump() for e in entries]}},
-                "$addToSet": {"member_ids": {"$each": new}},
-                "$set": {"updated_at": now},
-            },
-        )
-        record.members += entries
-        record.member_ids += new
-        record.updated_at = now
-        await self._membership.changed(record, *new)
-        await self._publish(EventType.MEMBER_ADDED, record, new)
-        return await self._viewed(record, claims.user_id)
+        added: list[str] = []
+        for user_id in new:
+            record = MemberRecord(
+                id=member_id(conversation_id, user_id),
+                tenant_id=claims.tenant_id,
+                conversation_id=conversation_id,
+                user_id=user_id,
+                role=MemberRole.MEMBER,
+                joined_at=now,
+            )
+            try:
+                await repo.add(record)
+            except DuplicateKeyError:
+                continue  # added by a concurrent call
+            await self._membership.joined(claims.tenant_id, conversation_id, record)
+            added.append(user_id)
+        if added:
+            await self._touch(claims.tenant_id, conversation_id, now)
+            await self._publish(EventType.MEMBER_ADDED, claims.tenant_id, conversation_id, added)
+        return await self._viewed(claims.tenant_id, conversation_id, claims.user_id)
 
     async def remove_member(self, claims: AccessClaims, conversation_id: str, user_id: str) -> None:
-        record = await self._record(claims, conversation_id)
-        me = record.member(claims.user_id)
+        member = await self._membership.require_member(
+            claims.tenant_id, conversation_id, claims.user_id
+        )
         leaving = user_id == claims.user_id
-        if not leaving and (me is None or me.role is not MemberRole.ADMIN):
+        if not leaving and not member.is_admin:
             raise Forbidden("only conversation admins remove other members")
-        if record.kind is ConversationKind.DIRECT:
+        if member.kind is ConversationKind.DIRECT:
             raise Conflict("a direct conversation always has exactly two members")
-        target = record.member(user_id)
-        if target is None:
-            raise NotFound("no such member")
-        remaining = [m for m in record.members if m.user_id != user_id]
-        if remaining and not any(m.role is MemberRole.ADMIN for m in remaining):
-            # A group is never left without an admin: the longest-standing member takes over.
-            remaining[0] = remaining[0].model_copy(update={"role": MemberRole.ADMIN})
-        now = _now()
-        await ConversationRepository(claims.tenant_id).update(
-            oid(record),
-            {
-                "$set": {
-                    "members": [m.model_dump() for m in remaining],
-                    "member_ids": [m.user_id for m in remaining],
-                    "updated_at": now,
-                }
-            },
-        )
-        record.members, record.member_ids, record.updated_at = (
-            remaining,
-            [m.user_id for m in remaining],
-            now,
-        )
-        await self._membership.changed(record, user_id)
-        await self._publish(EventType.MEMBER_REMOVED, record, [user_id])
+        async with self._conversation_lock(member.keys.base):
+            if not await MemberRepository(claims.tenant_id).remove(conversation_id, user_id):
+                raise NotFound("no such member")
+            await self._membership.left(claims.tenant_id, conversation_id, user_id)
+            _, remaining = await self._membership.members(claims.tenant_id, conversation_id)
+            if remaining and not any(
+                m["role"] == MemberRole.ADMIN.value for m in remaining.values()
+            ):
+                # A group is never left without an admin: the longest-standing member takes over.
+                heir_id, heir = min(
+                    remaining.items(), key=lambda item: (item[1]["joined_at"], item[0])
+                )
+                promoted = member_record(claims.tenant_id, conversation_id, heir_id, heir)
+                promoted.role = MemberRole.ADMIN
+                await MemberRepository(claims.tenant_id).write(promoted)
+                await self._membership.joined(claims.tenant_id, conversation_id, promoted)
+        await self._touch(claims.tenant_id, conversation_id, _now())
+        await self._publish(EventType.MEMBER_REMOVED, claims.tenant_id, conversation_id, [user_id])
+
+    async def _touch(self, tenant_id: str, conversation_id: str, at: datetime) -> None:
+        repo = ConversationRepository(tenant_id)
+        oid = object_id(conversation_id)
+        if oid is None:
+            return
+        await repo.set_fields(oid, {"updated_at": at})
+        record = await repo.get(conversation_id)
+        if record is not None:
+            await self._membership.conversation_changed(record)
+
+    @contextlib.asynccontextmanager
+    async def _conversation_lock(self, base: str) -> AsyncIterator[None]:
+        lock = self._redis.lock(f"{base}lock:members", timeout=LOCK_SECONDS, blocking_timeout=5)
+        try:
+            acquired = await lock.acquire()
+        except RedisError as exc:
+            raise ServiceUnavailable("the conversation is unavailable; retry shortly", 1) from exc
+        if not acquired:
+            raise ServiceUnavailable("the conversation is being changed; retry shortly", 1)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(LockError, RedisError):
+                await lock.release()
+
+    # --- read markers ----------------------------------------------------------------------
+
+    async def _marker(self, tenant_id: str, conversation_id: str, user_id: str) -> int:
+        keys = self._projection.keys(tenant_id, conversation_id)
+        (current,) = await self._projection.read_markers(keys, [user_id])
+        if current is None:
+            stored = await ReadMarkerRepository(tenant_id).get(conversation_id, user_id)
+            current = await self._projection.advance_read(keys, user_id, stored)
+        return current
 
     async def mark_read(self, claims: AccessClaims, conversation_id: str, seq: int) -> ReadMarker:
-        await self._membership.require_member(claims.tenant_id, conversation_id, claims.user_id)
-        newest = await MessageRepository(claims.tenant_id).newest(conversation_id)
-        last_seq = newest.seq if newest is not None else 0
+        member = await self._membership.require_member(
+            claims.tenant_id, conversation_id, claims.user_id
+        )
+        _, last_seq = await self._timeline.newest(member.keys, claims.tenant_id)
         target = min(seq, last_seq)
-        markers = ReadMarkerRepository(claims.tenant_id)
-        before = (await markers.of_user(claims.user_id, [conversation_id])).get(conversation_id, 0)
-        current = await markers.advance(conversation_id, claims.user_id, target)
+        before = await self._marker(claims.tenant_id, conversation_id, claims.user_id)
+        current = await self._projection.advance_read(member.keys, claims.user_id, target)
         marker = ReadMarker(
             conversation_id=conversation_id,
             user_id=claims.user_id,
@@ -245,5 +339,21 @@ class ConversationService:
             unread_count=max(0, last_seq - current),
         )
         if current > before:
+            await self._persist_marker(claims.tenant_id, conversation_id, claims.user_id, current)
             await self._events.read(claims.tenant_id, marker, None)
         return marker
+
+    async def _persist_marker(
+        self, tenant_id: str, conversation_id: str, user_id: str, value: int
+    ) -> None:
+        """Write the marker document until it holds what Redis holds: Redis orders concurrent
+        advances (its script takes the max), and whichever writer finishes last rewrites the
+        document with the newest value, so a slow older write never has the last word."""
+        keys = self._projection.keys(tenant_id, conversation_id)
+        markers = ReadMarkerRepository(tenant_id)
+        for _ in range(MARKER_WRITES):
+            await markers.write(conversation_id, user_id, value)
+            (latest,) = await self._projection.read_markers(keys, [user_id])
+            if latest is None or latest <= value:
+                return
+            value = latest

@@ -1,38 +1,46 @@
 """Messages: idempotent sends with gap-free seq, history, threads, edits, deletes, reactions.
 
-Sequence numbers come from unique indexes, not counters: a send reads the newest seq n and
-inserts its message with seq n+1. The unique index on (tenant, conversation, seq) lets exactly
-one concurrent sender have n+1; the others retry with the next number. A seq is therefore taken
-only by a stored message, and since everyone tries the lowest free number the sequence has no
-gaps. The unique index on (tenant, conversation, sender, client_msg_id) makes a repeated send
-lose the race and answer with the first message. This needs no multi-document transaction
-and no atomic read-modify-write (FerretDB 1.x has neither), and is as correct on MongoDB.
+A send is one Redis script (idempotency key + next seq, see `timeline.py`), two store inserts
+(the message under `<conversation>-<seq>`, its outbox event), both batched with concurrent
+sends by a group commit, and one Redis script per projection part it changes. Edits and
+deletes rewrite one message document under a per-message Redis lock (its writers are the
+sender and admins, rarely at once); reactions are documents of their own.
 """
 
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
-from beanie import PydanticObjectId
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
+from redis.asyncio import Redis
+from redis.exceptions import LockError, RedisError
 
 from parley_contracts.claims import AccessClaims
 from parley_contracts.resources import Message, MessageCreate, Page
 from parley_contracts.topics import EventType
+from parley_kit.group_commit import GroupCommit
 from parley_kit.problems import Conflict, Forbidden, NotFound, ServiceUnavailable, Unprocessable
-from parley_messaging.cache import GenerationalCache, conversation_owner
 from parley_messaging.domain.cursors import decode_cursor, encode_cursor
 from parley_messaging.domain.membership import Membership, MembershipCheck
+from parley_messaging.domain.timeline import Timeline
 from parley_messaging.events import MessagingEvents
-from parley_messaging.models import EditEntry, MessageRecord, oid
-from parley_messaging.render import message_resource
-from parley_messaging.repository import (
-    ConversationRepository,
-    MessageRepository,
-    ReadMarkerRepository,
+from parley_messaging.models import (
+    EditEntry,
+    MessageRecord,
+    ReactionRecord,
+    message_id,
+    parse_message_id,
+    reaction_id,
 )
+from parley_messaging.projection import ConversationProjection
+from parley_messaging.render import base_message, decorate
+from parley_messaging.repository import ReactionRepository
 
 NO_MESSAGE = "no such message"
-MAX_SEQ_ATTEMPTS = 200
+SEQ_ATTEMPTS = 3
+LOCK_SECONDS = 10.0
 
 
 def _now() -> datetime:
@@ -43,7 +51,7 @@ def _seq_cursor(cursor: str | None, name: str) -> int | None:
     if not cursor:
         return None
     value = decode_cursor(cursor).get(name)
-    if not isinstance(value, int):
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**62:
         raise Unprocessable("the cursor is not valid")
     return value
 
@@ -52,14 +60,18 @@ class MessageService:
     def __init__(
         self,
         membership: MembershipCheck,
-        cache: GenerationalCache,
+        projection: ConversationProjection,
+        timeline: Timeline,
         events: MessagingEvents,
-        page_size: int,
+        redis: Redis,
+        reaction_inserts: GroupCommit | None = None,
     ) -> None:
         self._membership = membership
-        self._cache = cache
+        self._projection = projection
+        self._timeline = timeline
         self._events = events
-        self._page_size = page_size
+        self._redis = redis
+        self._reaction_inserts = reaction_inserts
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -74,67 +86,93 @@ class MessageService:
         member = await self._membership.require_member(
             claims.tenant_id, conversation_id, claims.user_id
         )
-        messages = MessageRepository(claims.tenant_id)
+        keys = member.keys
         client_msg_id = body.client_msg_id or idempotency_key
-        if client_msg_id:
-            existing = await messages.by_client_id(conversation_id, claims.user_id, client_msg_id)
-            if existing is not None:
-                return await self._repeat(existing), False
         if body.parent_id is not None:
-            parent = await messages.get(conversation_id, body.parent_id)
-            if parent is None or parent.parent_id is not None:
-                raise Unprocessable("parent_id must be a top-level message of this conversation")
-        record = MessageRecord(
-            tenant_id=claims.tenant_id,
-            conversation_id=conversation_id,
-            seq=1,
-            sender_id=claims.user_id,
-            content=body.content,
-            parent_id=body.parent_id,
-            metadata=body.metadata,
-        )
-        if client_msg_id:
-            record.client_msg_id = client_msg_id
-        for _ in range(MAX_SEQ_ATTEMPTS):
-            newest = await messages.newest(conversation_id)
-            record.seq = (newest.seq if newest is not None else 0) + 1
+            await self._require_thread_parent(member, body.parent_id)
+        messages = self._timeline.messages(claims.tenant_id)
+        for _ in range(SEQ_ATTEMPTS):
+            seq, fresh = await self._timeline.allocate(
+                keys, claims.tenant_id, conversation_id, claims.user_id, client_msg_id
+            )
+            if not fresh:
+                existing = await messages.get(conversation_id, seq)
+                if existing is not None and not existing.tombstone:
+                    return await self._repeat(member, existing), False
+                if existing is not None:  # its first send failed and was tombstoned
+                    assert client_msg_id is not None
+                    await self._projection.forget_client_id(keys, claims.user_id, client_msg_id)
+                    continue
+                # The first send with this id is in flight or died before storing: whoever
+                # stores seq `seq` first is the message (a clash below answers the winner).
+            record = MessageRecord(
+                id=message_id(conversation_id, seq),
+                tenant_id=claims.tenant_id,
+                conversation_id=conversation_id,
+                seq=seq,
+                sender_id=claims.user_id,
+                content=body.content,
+                parent_id=body.parent_id,
+                metadata=body.metadata,
+            )
+            if client_msg_id:
+                record.client_msg_id = client_msg_id
             try:
-                record = await messages.insert(record)
-                break
+                await messages.insert(record)
             except DuplicateKeyError:
-                if client_msg_id:
+                stored = await messages.get(conversation_id, seq)
+                if stored is None:
+                    # Not the seq: the client id's unique index (Redis had forgotten the key).
+                    await self._timeline.fill(keys, claims.tenant_id, seq)
                     first = await messages.by_client_id(
-                        conversation_id, claims.user_id, client_msg_id
+                        conversation_id, claims.user_id, client_msg_id or ""
                     )
-                    if first is not None:
-                        return await self._repeat(first), False
-        else:
-            raise ServiceUnavailable("the conversation is too busy right now; retry the send")
-        return await self._created(member, record), True
+                    if first is None:
+                        raise
+                    return await self._repeat(member, first), False
+                if (
+                    client_msg_id
+                    and stored.client_msg_id == client_msg_id
+                    and (stored.sender_id == claims.user_id)
+                ):
+                    return await self._repeat(member, stored), False
+                # The seq was taken: the counter was seeded too low. Move it past and retry.
+                await self._timeline.reseed_above(keys, claims.tenant_id, seq)
+                continue
+            except (PyMongoError, asyncio.CancelledError):
+                await self._abandon(member, seq)
+                raise
+            return await self._created(member, record), True
+        raise ServiceUnavailable("the conversation is too busy right now; retry the send")
+
+    async def _abandon(self, member: Membership, seq: int) -> None:
+        """A send failed after taking its seq: fill the seq now (a tombstone, or the message
+        if its insert landed after all), so readers do not wait for the hole to age."""
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self._timeline.fill(member.keys, member.tenant_id, seq))
+
+    async def _require_thread_parent(self, member: Membership, parent_id: str) -> None:
+        parent = parse_message_id(parent_id)
+        record = None
+        if parent is not None and parent[0] == member.conversation_id:
+            record = await self._timeline.messages(member.tenant_id).get(*parent)
+        if record is None or record.tombstone or record.parent_id is not None:
+            raise Unprocessable("parent_id must be a top-level message of this conversation")
 
     async def _created(self, member: Membership, record: MessageRecord) -> Message:
-        """Store the event, then refresh what depends on the new message."""
-        message = message_resource(record)
+        """Store the event, then mirror the message in the projection."""
+        message = decorate(base_message(record))
         await self._events.message(EventType.MESSAGE_CREATED, message, record.seq)
-        if record.parent_id is not None:
-            parent_oid = PydanticObjectId(record.parent_id)
-            await MessageRepository(member.tenant_id).update(
-                parent_oid, {}, {"$inc": {"reply_count": 1}}
-            )
-        await ConversationRepository(member.tenant_id).touch(member.oid, record.created_at)
-        # Sending marks the conversation read up to one's own message.
-        await ReadMarkerRepository(member.tenant_id).advance(
-            member.conversation_id, record.sender_id, record.seq
-        )
-        await self._cache.invalidate(conversation_owner(member.tenant_id, member.conversation_id))
+        await self._timeline.commit(member.keys, record)
         return message
 
-    async def _repeat(self, record: MessageRecord) -> Message:
-        """An idempotent repeat. Enqueues the created event again (a no-op if it exists), so an
-        event lost to a crash between the first insert and its enqueue is still delivered."""
-        message = message_resource(record)
+    async def _repeat(self, member: Membership, record: MessageRecord) -> Message:
+        """An idempotent repeat. Enqueues the created event and commits again (no-ops if done),
+        so a send that crashed between its insert and its enqueue is still delivered."""
+        message = decorate(base_message(record))
         await self._events.message(EventType.MESSAGE_CREATED, message, record.seq)
-        return message
+        await self._timeline.commit(member.keys, record)
+        return (await self._timeline.decorated(member.keys, member.tenant_id, [record]))[0]
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -154,43 +192,35 @@ class MessageService:
         if cursor:
             raw = decode_cursor(cursor)
             before_seq, after_seq = raw.get("before"), raw.get("after")
-            if not isinstance(before_seq, int | None) or not isinstance(after_seq, int | None):
-                raise Unprocessable("the cursor is not valid")
-        newest_page = before_seq is None and after_seq is None and limit <= self._page_size
-        items: list[Message] | None = None
-        if newest_page:
-            items = await self._newest(member, limit)
-        if items is None:
-            records = await MessageRepository(claims.tenant_id).history(
-                conversation_id, before=before_seq, after=after_seq, limit=limit + 1
-            )
-            more = len(records) > limit
-            items = [message_resource(r) for r in records[:limit]]
-            if after_seq is not None:
-                next_cursor = encode_cursor(after=items[-1].seq) if more and items else None
-                return Page[Message](items=items, next_cursor=next_cursor)
-        # Newest first: older messages exist exactly when the last one shown is not seq 1.
-        next_cursor = encode_cursor(before=items[-1].seq) if items and items[-1].seq > 1 else None
+            for value in (before_seq, after_seq):
+                if value is not None and (
+                    not isinstance(value, int) or isinstance(value, bool) or value < 0
+                ):
+                    raise Unprocessable("the cursor is not valid")
+        items, stable, lo, hi = await self._timeline.page(
+            member.keys, claims.tenant_id, before=before_seq, after=after_seq, limit=limit
+        )
+        if after_seq is not None:
+            next_cursor = encode_cursor(after=hi) if hi < stable and items else None
+            return Page[Message](items=items, next_cursor=next_cursor)
+        # Newest first: older messages exist exactly when the oldest one shown is not seq 1.
+        items.reverse()
+        next_cursor = encode_cursor(before=lo) if items and lo > 1 else None
         return Page[Message](items=items, next_cursor=next_cursor)
 
-    async def _newest(self, member: Membership, limit: int) -> list[Message]:
-        owner = conversation_owner(member.tenant_id, member.conversation_id)
-        generation, cached = await self._cache.read(owner, "recent")
-        if cached is None:
-            records = await MessageRepository(member.tenant_id).history(
-                member.conversation_id, before=None, after=None, limit=self._page_size
-            )
-            cached = [message_resource(r).model_dump(mode="json") for r in records]
-            await self._cache.store(owner, "recent", generation, cached)
-        return [Message.model_validate(item) for item in cached[:limit]]
-
     async def get(self, claims: AccessClaims, conversation_id: str, message_id: str) -> Message:
-        await self._membership.require_member(claims.tenant_id, conversation_id, claims.user_id)
-        return message_resource(await self._record(claims.tenant_id, conversation_id, message_id))
+        member = await self._membership.require_member(
+            claims.tenant_id, conversation_id, claims.user_id
+        )
+        record = await self._record(member, message_id)
+        return (await self._timeline.decorated(member.keys, claims.tenant_id, [record]))[0]
 
-    async def _record(self, tenant_id: str, conversation_id: str, message_id: str) -> MessageRecord:
-        record = await MessageRepository(tenant_id).get(conversation_id, message_id)
-        if record is None:
+    async def _record(self, member: Membership, message_id: str) -> MessageRecord:
+        parsed = parse_message_id(message_id)
+        if parsed is None or parsed[0] != member.conversation_id:
+            raise NotFound(NO_MESSAGE)
+        record = await self._timeline.messages(member.tenant_id).get(*parsed)
+        if record is None or record.tombstone:
             raise NotFound(NO_MESSAGE)
         return record
 
@@ -202,14 +232,22 @@ class MessageService:
         cursor: str | None,
         limit: int,
     ) -> Page[Message]:
-        await self._membership.require_member(claims.tenant_id, conversation_id, claims.user_id)
-        await self._record(claims.tenant_id, conversation_id, message_id)
-        after = _seq_cursor(cursor, "after")
-        records = await MessageRepository(claims.tenant_id).replies(
-            conversation_id, message_id, after, limit + 1
+        member = await self._membership.require_member(
+            claims.tenant_id, conversation_id, claims.user_id
         )
-        more = len(records) > limit
-        items = [message_resource(r) for r in records[:limit]]
+        parent = await self._record(member, message_id)
+        after = _seq_cursor(cursor, "after") or 0
+        seqs: list[int] | None = None
+        for _ in range(3):
+            seqs = await self._projection.thread(member.keys, parent.seq, after, limit + 1)
+            if seqs is not None:
+                break
+            await self._timeline.load(member.keys, claims.tenant_id)
+        if seqs is None:
+            raise ServiceUnavailable("the thread is changing too fast to load; retry")
+        more, seqs = len(seqs) > limit, seqs[:limit]
+        records = await self._timeline.fetch(claims.tenant_id, conversation_id, seqs)
+        items = await self._timeline.decorated(member.keys, claims.tenant_id, records)
         return Page[Message](
             items=items, next_cursor=encode_cursor(after=items[-1].seq) if more and items else None
         )
@@ -222,53 +260,55 @@ class MessageService:
         member = await self._membership.require_member(
             claims.tenant_id, conversation_id, claims.user_id
         )
-        record = await self._record(claims.tenant_id, conversation_id, message_id)
-        if record.sender_id != claims.user_id:
-            raise Forbidden("only the sender edits a message")
-        if record.deleted:
-            raise Conflict("a deleted message cannot be edited")
-        now = _now()
-        history = EditEntry(content=record.content, version=record.version, replaced_at=now)
-        changed = await MessageRepository(claims.tenant_id).update(
-            oid(record),
-            {"version": record.version, "deleted": False},
-            {
-                "$set": {"content": content, "edited_at": now},
-                "$inc": {"version": 1},
-                "$push": {"edits": history.model_dump()},
-            },
-        )
-        if not changed:
-            raise Conflict("the message changed meanwhile; fetch it and try again")
-        record.content, record.edited_at, record.version = content, now, record.version + 1
+        async with self._message_lock(member, message_id):
+            record = await self._record(member, message_id)
+            if record.sender_id != claims.user_id:
+                raise Forbidden("only the sender edits a message")
+            if record.deleted:
+                raise Conflict("a deleted message cannot be edited")
+            now = _now()
+            record.edits.append(
+                EditEntry(content=record.content, version=record.version, replaced_at=now)
+            )
+            record.content, record.edited_at, record.version = content, now, record.version + 1
+            await self._timeline.messages(claims.tenant_id).write(record)
         return await self._changed(member, record, EventType.MESSAGE_UPDATED)
 
     async def delete(self, claims: AccessClaims, conversation_id: str, message_id: str) -> None:
         member = await self._membership.require_member(
             claims.tenant_id, conversation_id, claims.user_id
         )
-        record = await self._record(claims.tenant_id, conversation_id, message_id)
-        allowed = (
-            record.sender_id == claims.user_id
-            or member.is_admin(claims.user_id)
-            or claims.is_tenant_admin
-        )
-        if not allowed:
-            raise Forbidden("only the sender, a conversation admin or a tenant admin deletes")
-        if record.deleted:
-            return
-        changed = await MessageRepository(claims.tenant_id).update(
-            oid(record),
-            {"deleted": False},
-            {
-                "$set": {"deleted": True, "content": "", "metadata": {}, "reactions": {}},
-                "$inc": {"version": 1},
-            },
-        )
-        if changed:
+        async with self._message_lock(member, message_id):
+            record = await self._record(member, message_id)
+            allowed = (
+                record.sender_id == claims.user_id or member.is_admin or claims.is_tenant_admin
+            )
+            if not allowed:
+                raise Forbidden("only the sender, a conversation admin or a tenant admin deletes")
+            if record.deleted:
+                return
             record.deleted, record.version = True, record.version + 1
-            record.content, record.metadata, record.reactions = "", {}, {}
-            await self._changed(member, record, EventType.MESSAGE_DELETED)
+            record.content, record.metadata = "", {}
+            await self._timeline.messages(claims.tenant_id).write(record)
+        await self._changed(member, record, EventType.MESSAGE_DELETED)
+
+    @contextlib.asynccontextmanager
+    async def _message_lock(self, member: Membership, message_id: str) -> AsyncIterator[None]:
+        """Serialises the writers of one message document across replicas."""
+        lock = self._redis.lock(
+            f"{member.keys.base}lock:{message_id}", timeout=LOCK_SECONDS, blocking_timeout=5
+        )
+        try:
+            acquired = await lock.acquire()
+        except RedisError as exc:
+            raise ServiceUnavailable("the message is unavailable; retry shortly", 1) from exc
+        if not acquired:
+            raise ServiceUnavailable("the message is being changed; retry shortly", 1)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(LockError, RedisError):
+                await lock.release()
 
     async def react(
         self, claims: AccessClaims, conversation_id: str, message_id: str, emoji: str, present: bool
@@ -276,25 +316,47 @@ class MessageService:
         member = await self._membership.require_member(
             claims.tenant_id, conversation_id, claims.user_id
         )
-        record = await self._record(claims.tenant_id, conversation_id, message_id)
+        record = await self._record(member, message_id)
         if record.deleted:
             raise Conflict("a deleted message takes no reactions")
-        field = f"reactions.{emoji}"
-        user = claims.user_id
-        update: dict[str, Any] = (
-            {"$addToSet": {field: user}, "$inc": {"version": 1}}
-            if present
-            else {"$pull": {field: user}, "$inc": {"version": 1}}
-        )
-        condition: dict[str, Any] = {field: {"$ne": user}} if present else {field: user}
-        changed = await MessageRepository(claims.tenant_id).update(oid(record), condition, update)
-        fresh = await self._record(claims.tenant_id, conversation_id, message_id)
+        reactions = ReactionRepository(claims.tenant_id, self._reaction_inserts)
+        key = reaction_id(str(record.id), emoji, claims.user_id)
+        if present:
+            try:
+                await reactions.add(
+                    ReactionRecord(
+                        id=key,
+                        tenant_id=claims.tenant_id,
+                        conversation_id=conversation_id,
+                        message_id=str(record.id),
+                        seq=record.seq,
+                        emoji=emoji,
+                        user_id=claims.user_id,
+                    )
+                )
+                changed = True
+            except DuplicateKeyError:
+                changed = False  # the same reaction again: idempotent
+        else:
+            changed = await reactions.remove(key)
         if changed:
-            return await self._changed(member, fresh, EventType.REACTION_UPDATED)
-        return message_resource(fresh)
+            version = await self._projection.react(
+                member.keys, record.seq, emoji, claims.user_id, present
+            )
+            if version < 0:
+                await self._timeline.load(member.keys, claims.tenant_id)
+        message = (await self._timeline.decorated(member.keys, claims.tenant_id, [record]))[0]
+        if changed:
+            await self._events.message(
+                EventType.REACTION_UPDATED,
+                message,
+                None,
+                event_id=f"message:{message.id}:reaction:{uuid.uuid4().hex}",
+            )
+        return message
 
     async def _changed(self, member: Membership, record: MessageRecord, type: EventType) -> Message:
-        message = message_resource(record)
+        await self._projection.replace(member.keys, record.seq, base_message(record))
+        message = (await self._timeline.decorated(member.keys, member.tenant_id, [record]))[0]
         await self._events.message(type, message, None)
-        await self._cache.invalidate(conversation_owner(member.tenant_id, member.conversation_id))
         return message
