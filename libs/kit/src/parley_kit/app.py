@@ -1,16 +1,20 @@
 """The app factory every service builds on: problem handlers, request ids, body limit,
-health/readiness/metrics. Services add their routers and a lifespan that builds clients."""
+admission control (bounded in-flight work, deadlines), health/readiness/metrics. Services add
+their routers and a lifespan that builds clients."""
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp
 
+from parley_kit.admission import Admission, in_flight_bound
 from parley_kit.health import ReadinessCheck, health_router
 from parley_kit.logs import configure_logging
 from parley_kit.middleware import BodySizeLimit, RequestContext
+from parley_kit.openapi import document_unavailable
 from parley_kit.problems import install_problem_handlers
 from parley_kit.settings import ServiceSettings
 
@@ -31,7 +35,10 @@ def create_service_app(
     version: str = "0.1.0",
     description: str | None = None,
     openapi_url: str | None = "/openapi.json",
+    trust_deadline_header: bool = True,
 ) -> FastAPI:
+    """`trust_deadline_header=False` for the public edge, which sets deadlines rather than
+    taking them from clients."""
     configure_logging(service, settings.log_level, settings.log_json)
     app = FastAPI(
         title=f"Parley {service}",
@@ -49,7 +56,23 @@ def create_service_app(
     app.include_router(health_router(checks))
     for router in routers:
         app.include_router(router)
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return document_unavailable(generate_openapi())
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    # Outermost first: request ids and metrics see every answer, refusals included; admission
+    # refuses before anything else is done.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        Admission,
+        service=service,
+        max_in_flight=in_flight_bound(settings.max_in_flight),
+        deadline_seconds=settings.deadline_seconds,
+        retry_after_seconds=settings.retry_after_seconds,
+        trust_deadline_header=trust_deadline_header,
+    )
     app.add_middleware(RequestContext, service=service)
     return app
 

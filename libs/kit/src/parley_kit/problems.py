@@ -7,6 +7,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure, PyMongoError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from parley_contracts.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem, problem_type
@@ -150,6 +154,19 @@ def _validation_problem(errors: Any, instance: str) -> JSONResponse:
     )
 
 
+def dependency_unavailable(exc: Exception, retry_after: int) -> ServiceUnavailable | None:
+    """The 503 for a store or cache that timed out (the request's deadline ran out, see
+    `parley_kit.deadlines`) or cannot be reached; None for any other error."""
+    if isinstance(exc, PyMongoError) and (exc.timeout or isinstance(exc, ConnectionFailure)):
+        return ServiceUnavailable(
+            "the document store did not answer within the request's deadline; retry shortly",
+            retry_after=retry_after,
+        )
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return ServiceUnavailable("the cache did not answer in time", retry_after=retry_after)
+    return None
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Render every error of `app` as problem details."""
 
@@ -174,8 +191,18 @@ def install_problem_handlers(app: FastAPI) -> None:
             )
         )
 
+    async def on_dependency(request: Request, exc: Exception) -> JSONResponse:
+        settings = getattr(request.app.state, "settings", None)
+        unavailable = dependency_unavailable(exc, getattr(settings, "retry_after_seconds", 1))
+        if unavailable is None:
+            return await on_unexpected(request, exc)
+        log.warning("dependency unavailable", path=request.url.path, error=repr(exc))
+        return problem_response(unavailable.problem(request.url.path), unavailable.headers)
+
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(ValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(PyMongoError, on_dependency)
+    app.add_exception_handler(RedisError, on_dependency)
     app.add_exception_handler(Exception, on_unexpected)

@@ -36,3 +36,25 @@ class ServiceSettings(BaseSettings):
         description="shared secret the gateway signs forwarded identities with",
     )
     max_body_bytes: int = 64 * 1024
+
+    max_in_flight: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "requests one process serves at once; beyond it an immediate 503 with Retry-After,"
+            " never a queue (0 = 64 per usable CPU core)"
+        ),
+    )
+    deadline_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "the longest a request may run: the budget of one without X-Parley-Deadline and the"
+            " cap of one with it; every store call carries the time left as maxTimeMS"
+        ),
+    )
+    retry_after_seconds: int = Field(
+        default=1,
+        ge=1,
+        description="Retry-After of a 503 at capacity, past a deadline or timed out",
+    )

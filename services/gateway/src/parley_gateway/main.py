@@ -27,6 +27,7 @@ from parley_gateway.realtime.server import RealtimeServer
 from parley_gateway.seed import Relayed, SeedCompat
 from parley_gateway.settings import GatewaySettings
 from parley_gateway.upstreams import Service, Upstreams
+from parley_kit.admission import in_flight_bound
 from parley_kit.app import create_service_app
 from parley_kit.cache import connect_redis
 from parley_kit.health import ReadinessCheck
@@ -50,6 +51,15 @@ async def _relayed(request: Request, exc: Exception) -> Response:
     )
 
 
+def upstream_pool_size(settings: GatewaySettings) -> int:
+    """Connections to the services: an admitted request holds at most one at a time, so the
+    in-flight bound plus room for socket calls and JWKS means an admitted request never waits
+    for one (and a call that would wait longer than the pool timeout is a 503)."""
+    if settings.max_connections > 0:
+        return settings.max_connections
+    return in_flight_bound(settings.max_in_flight) + 64
+
+
 def create_app(settings: GatewaySettings | None = None) -> Any:
     """The gateway's ASGI app: Socket.IO at `/socket.io`, everything else to FastAPI."""
     settings = settings or GatewaySettings()
@@ -67,14 +77,16 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         secret = settings.internal_secret.get_secret_value()
         redis = connect_redis(settings.redis_url)
+        pool = upstream_pool_size(settings)
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(
-                settings.request_timeout_seconds, connect=settings.connect_timeout_seconds
+                settings.request_timeout_seconds,
+                connect=settings.connect_timeout_seconds,
+                pool=settings.pool_timeout_seconds,
             ),
-            limits=httpx.Limits(
-                max_connections=settings.max_connections,
-                max_keepalive_connections=settings.max_connections,
-            ),
+            # Every connection stays alive for reuse: a new TCP connection per call under load
+            # costs more than the call.
+            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
         )
         upstreams = Upstreams(
             http,
@@ -86,6 +98,10 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
             secret,
             request_timeout=settings.request_timeout_seconds,
             search_timeout=settings.search_timeout_seconds,
+            connect_timeout=settings.connect_timeout_seconds,
+            pool_timeout=settings.pool_timeout_seconds,
+            deadline_margin=settings.deadline_margin_seconds,
+            retry_after=settings.retry_after_seconds,
         )
         forwarded = ForwardedIdentity(secret)
         edge = Edge(
@@ -162,6 +178,7 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
         readiness=readiness,
         description=DESCRIPTION,
         openapi_url=None,
+        trust_deadline_header=False,  # the edge sets deadlines; clients do not
     )
     api.add_exception_handler(Relayed, _relayed)
     if settings.cors_origins:

@@ -6,12 +6,14 @@ documents (cached), keeps only the public paths, and adds its own (`/api` seed r
 """
 
 import asyncio
+import copy
 import time
 from collections.abc import Callable
 from typing import Any
 
 from parley_gateway.upstreams import Service, Upstreams
 from parley_kit.logs import get_logger
+from parley_kit.openapi import document_unavailable
 
 log = get_logger(__name__)
 
@@ -49,7 +51,7 @@ class PublicDocs:
         return document
 
     async def document(self) -> dict[str, Any]:
-        merged = self._own()
+        merged = copy.deepcopy(self._own())  # the app's cached document stays as it was
         paths: dict[str, Any] = dict(merged.get("paths", {}))
         schemas: dict[str, Any] = dict(merged.get("components", {}).get("schemas", {}))
         services = list(Service)
@@ -69,6 +71,8 @@ class PublicDocs:
         components["schemas"] = schemas
         components["securitySchemes"] = {"bearer": BEARER}
         merged["security"] = [{"bearer": []}]
+        # A service's document already has it; this covers one that does not (older version).
+        document_unavailable(merged)
         if missing:
             merged["info"]["description"] = (
                 f"{merged['info'].get('description', '')}\n\n"

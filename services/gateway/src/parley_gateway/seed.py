@@ -5,11 +5,13 @@ and limits hold exactly as in v1; this module only translates shapes. A legacy n
 `tenantId` maps to the tenant slug `t<tenantId>`, created on first use.
 """
 
-import json as jsonlib
+import asyncio
 import math
+from collections.abc import Awaitable
 from typing import Annotated, Any, Literal
 
 import httpx
+import orjson
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from parley_contracts.claims import AccessClaims
@@ -72,7 +74,7 @@ class Relayed(Exception):
 
 
 def json_bytes(value: Any) -> bytes:
-    return jsonlib.dumps(value, separators=(",", ":")).encode()
+    return orjson.dumps(value)
 
 
 def tenant_slug(legacy_id: str | int) -> str:
@@ -129,7 +131,7 @@ class SeedCompat:
         )
         if response.status_code >= 400:
             raise Relayed(response)
-        return response.json() if response.content else None
+        return orjson.loads(response.content) if response.content else None
 
     async def signup(self, body: SeedSignup, client_ip: str) -> SeedToken:
         slug = tenant_slug(body.tenantId)
@@ -225,36 +227,60 @@ class SeedCompat:
         page_no: int,
         page_size: int,
         sort: Literal["asc", "desc"],
-    ) -> SeedPage:
-        """Page `page_no` of the history: `seq` is gap-free, so a page is a seq range (no skip)."""
-        conversation = await self._call(
-            Service.MESSAGING, "GET", f"/v1/conversations/{conversation_id}", identity=identity
-        )
-        total = int(conversation["last_seq"])
+    ) -> dict[str, Any]:
+        """Page `page_no` of the history (a `SeedPage` body). `seq` is gap-free, so a page is a
+        seq range and `totalElements` is the newest seq.
+
+        The default (newest first, page 1) is the v1 newest page: one call, which also tells
+        the newest seq. Oldest-first pages fetch their range and the newest seq side by side;
+        older newest-first pages need the newest seq first to place their range.
+        """
         offset = (page_no - 1) * page_size
-        items: list[dict[str, Any]] = []
-        if offset < total:
-            if sort == "asc":
-                params = [("after_seq", str(offset)), ("limit", str(page_size))]
-            else:
-                params = [("before_seq", str(total - offset + 1)), ("limit", str(page_size))]
-            page = await self._call(
-                Service.MESSAGING,
-                "GET",
-                f"/v1/conversations/{conversation_id}/messages",
-                identity=identity,
-                params=params,
+        if sort == "desc" and page_no == 1:
+            items = await self._history_page(identity, conversation_id, [("limit", str(page_size))])
+            total = int(items[0]["seq"]) if items else 0
+        elif sort == "asc":
+            newest, items = await _both(
+                self._history_page(identity, conversation_id, [("limit", "1")]),
+                self._history_page(
+                    identity,
+                    conversation_id,
+                    [("after_seq", str(offset)), ("limit", str(page_size))],
+                ),
             )
+            total = int(newest[0]["seq"]) if newest else 0
+        else:
+            newest = await self._history_page(identity, conversation_id, [("limit", "1")])
+            total = int(newest[0]["seq"]) if newest else 0
+            items = []
+            if offset < total:
+                items = await self._history_page(
+                    identity,
+                    conversation_id,
+                    [("before_seq", str(total - offset + 1)), ("limit", str(page_size))],
+                )
+        return {
+            "totalElements": total,
+            "pageNo": page_no,
+            "pageSize": page_size,
+            "totalPages": math.ceil(total / page_size) if total else 0,
             # Deleted messages keep their seq (and their place in the count) but the seed
             # never had tombstones, so they are left out of `data`.
-            items = [seed_message(m) for m in page["items"] if not m.get("deleted")]
-        return SeedPage(
-            totalElements=total,
-            pageNo=page_no,
-            pageSize=page_size,
-            totalPages=math.ceil(total / page_size) if total else 0,
-            data=items,
+            "data": [seed_message(m) for m in items if not m.get("deleted")],
+        }
+
+    async def _history_page(
+        self, identity: str, conversation_id: str, params: list[tuple[str, str]]
+    ) -> list[dict[str, Any]]:
+        page = await self._call(
+            Service.MESSAGING,
+            "GET",
+            f"/v1/conversations/{conversation_id}/messages",
+            identity=identity,
+            params=params,
         )
+        items: list[dict[str, Any]] = page["items"]
+        return items
 
     async def search(
         self, identity: str, conversation_id: str, q: str, page_no: int, page_size: int
@@ -287,3 +313,16 @@ class SeedCompat:
             totalPages=math.ceil(total / page_size) if total else 0,
             data=items,
         )
+
+
+async def _both(
+    first: Awaitable[list[dict[str, Any]]], second: Awaitable[list[dict[str, Any]]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Two calls side by side; the first error (e.g. a relayed 404) is raised as it is."""
+    outcomes = await asyncio.gather(first, second, return_exceptions=True)
+    one, two = outcomes
+    if isinstance(one, BaseException):
+        raise one
+    if isinstance(two, BaseException):
+        raise two
+    return one, two

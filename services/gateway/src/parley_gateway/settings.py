@@ -15,9 +15,33 @@ class GatewaySettings(ServiceSettings):
     search_url: str = "http://127.0.0.1:8003"
 
     connect_timeout_seconds: float = Field(default=2.0, gt=0)
-    request_timeout_seconds: float = Field(default=10.0, gt=0)
+    request_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "the longest the gateway waits for a service; the call carries X-Parley-Deadline a"
+            " little earlier, so the service gives up first and a caller gets a 503, never a 504"
+        ),
+    )
     search_timeout_seconds: float = Field(default=5.0, gt=0)
-    max_connections: int = Field(default=200, ge=1)
+    deadline_margin_seconds: float = Field(
+        default=0.25,
+        ge=0,
+        description="how much earlier than the gateway's own timeout a service's deadline falls",
+    )
+    max_connections: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "httpx pool to the services; 0 = the gateway's in-flight bound plus 64 (an admitted"
+            " request holds at most one upstream connection, the rest serve sockets and JWKS)"
+        ),
+    )
+    pool_timeout_seconds: float = Field(
+        default=0.1,
+        gt=0,
+        description="the longest a call waits for a free pooled connection before a 503",
+    )
 
     cors_origins: list[str] = Field(
         default_factory=list, description="allowed browser origins; empty disables CORS"

@@ -1,19 +1,24 @@
 """Which service answers which public path, and forwarding a request to it over httpx.
 
 The gateway forwards the verified identity (signed with the internal secret) instead of the
-bearer token, strips anything a client might send to impersonate the gateway, and turns a
-service that is down or slow into a clear 503/504 problem instead of a stack trace.
+bearer token, strips anything a client might send to impersonate the gateway, and stamps each
+call with a deadline (`X-Parley-Deadline`) a little before it gives up itself: the service
+stops at that deadline and answers 503, and its store calls carry the time left. A service
+that is down, slow or at capacity becomes a prompt 503 problem with `Retry-After`, never a
+stack trace or a 504 after a long wait.
 """
 
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 
 import httpx
 from starlette.datastructures import Headers
 
+from parley_kit.deadlines import DEADLINE_HEADER, current_deadline, header_value
 from parley_kit.identity import IDENTITY_HEADER, INTERNAL_TOKEN_HEADER
 from parley_kit.logs import get_logger, request_id_var
-from parley_kit.problems import ProblemError, ServiceUnavailable
+from parley_kit.problems import ServiceUnavailable
 
 log = get_logger(__name__)
 
@@ -49,6 +54,7 @@ _DROPPED_REQUEST = {
     "x-real-ip",
     IDENTITY_HEADER.lower(),
     INTERNAL_TOKEN_HEADER.lower(),
+    DEADLINE_HEADER,
 }
 _KEPT_RESPONSE = {
     "content-type",
@@ -59,10 +65,6 @@ _KEPT_RESPONSE = {
     "etag",
     "x-total-count",
 }
-
-
-class GatewayTimeout(ProblemError):
-    status = 504
 
 
 class Upstreams:
@@ -76,12 +78,20 @@ class Upstreams:
         *,
         request_timeout: float,
         search_timeout: float,
+        connect_timeout: float = 2.0,
+        pool_timeout: float = 0.1,
+        deadline_margin: float = 0.25,
+        retry_after: int = 1,
     ) -> None:
         self._http = http
         self._urls = urls
         self._secret = internal_secret
         self._request_timeout = request_timeout
         self._search_timeout = search_timeout
+        self._connect_timeout = connect_timeout
+        self._pool_timeout = pool_timeout
+        self._margin = deadline_margin
+        self._retry_after = retry_after
 
     def route(self, path: str) -> Route | None:
         """The service behind a public path, or None when the gateway serves no such path."""
@@ -140,7 +150,28 @@ class Upstreams:
         content: bytes | None = None,
         timeout: float | None = None,
     ) -> httpx.Response:
-        """Call a service; connection failures become 503, timeouts 504 (problem details)."""
+        """Call a service within the current request's deadline (and `timeout`).
+
+        Whatever keeps the answer from coming in time (no time left, no free connection, a
+        service down or slow) is a 503 problem with `Retry-After`; a service's own answers,
+        its 503s included, are returned as they are.
+        """
+        now = time.time()
+        give_up = now + (timeout or self._request_timeout)
+        deadline = current_deadline()
+        if deadline is not None:
+            give_up = min(give_up, deadline)
+        wait = give_up - now
+        if wait <= 0:
+            raise ServiceUnavailable(
+                "the request ran out of time before it reached a service",
+                retry_after=self._retry_after,
+            )
+        # The service's deadline falls a little earlier than ours, so its 503 reaches us.
+        headers = headers | {DEADLINE_HEADER: header_value(give_up - min(self._margin, wait / 4))}
+        limits = httpx.Timeout(
+            wait, connect=min(self._connect_timeout, wait), pool=min(self._pool_timeout, wait)
+        )
         try:
             return await self._http.request(
                 method,
@@ -148,14 +179,23 @@ class Upstreams:
                 headers=headers,
                 params=tuple(params) if params else None,
                 content=content,
-                timeout=timeout or self._request_timeout,
+                timeout=limits,
             )
+        except httpx.PoolTimeout as exc:
+            log.warning("upstream pool exhausted", service=service, path=path)
+            raise ServiceUnavailable(
+                "the gateway is at capacity; retry shortly", retry_after=self._retry_after
+            ) from exc
         except httpx.TimeoutException as exc:
             log.warning("upstream timed out", service=service, path=path, error=repr(exc))
-            raise GatewayTimeout(f"the {service} service did not answer in time") from exc
+            raise ServiceUnavailable(
+                f"the {service} service did not answer in time", retry_after=self._retry_after
+            ) from exc
         except httpx.TransportError as exc:
             log.warning("upstream unreachable", service=service, path=path, error=repr(exc))
-            raise ServiceUnavailable(f"the {service} service is unavailable") from exc
+            raise ServiceUnavailable(
+                f"the {service} service is unavailable", retry_after=self._retry_after
+            ) from exc
 
     @staticmethod
     def response_headers(response: httpx.Response) -> dict[str, str]:

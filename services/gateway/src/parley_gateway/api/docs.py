@@ -1,10 +1,9 @@
 """`/openapi.json` (merged from every service) and the Swagger UI at `/docs`."""
 
-from typing import Any
-
+import orjson
 from fastapi import APIRouter
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from parley_gateway.dependencies import DocsDep
 
@@ -12,8 +11,8 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/openapi.json")
-async def openapi(docs: DocsDep) -> dict[str, Any]:
-    return await docs.document()
+async def openapi(docs: DocsDep) -> Response:
+    return Response(orjson.dumps(await docs.document()), media_type="application/json")
 
 
 @router.get("/docs")

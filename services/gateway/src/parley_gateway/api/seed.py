@@ -2,7 +2,8 @@
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request, status
+import orjson
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from parley_contracts.claims import AccessClaims
 from parley_contracts.validation import Slug
@@ -74,7 +75,7 @@ async def send_message(
     return await seed.send(identity, body)
 
 
-@router.get("/conversations/{conversation_id}/messages")
+@router.get("/conversations/{conversation_id}/messages", response_model=SeedPage)
 async def history(
     conversation_id: str,
     request: Request,
@@ -83,10 +84,12 @@ async def history(
     pageNo: PageNo = 1,  # noqa: N803 - the seed's parameter names
     pageSize: PageSize = 10,  # noqa: N803
     sort: Literal["asc", "desc"] = "desc",
-) -> SeedPage:
+) -> Response:
     """Page-numbered history (newest first by default), computed from `seq` ranges."""
     _, identity = await _member(edge, request)
-    return await seed.history(identity, conversation_id, pageNo, pageSize, sort)
+    page = await seed.history(identity, conversation_id, pageNo, pageSize, sort)
+    # Messages as the service sent them: serialised once, not re-validated on the way out.
+    return Response(orjson.dumps(page), media_type="application/json")
 
 
 @router.get("/conversations/{conversation_id}/messages/search")
