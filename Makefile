@@ -41,6 +41,10 @@ test: lint stack-up ## Lint, bring up the engines, run every test (unit, integra
 run: install ## Start the engines (local processes, or Docker Compose when Docker answers) and all four services
 	$(UV) run --frozen python deploy/run/suite.py
 
+.PHONY: bench
+bench: install ## Measure throughput and latency against the suite at :8000 (started if none is ready); BENCH_ARGS="--help"
+	PYTHONPATH=tests $(UV) run --frozen python -m perf $(BENCH_ARGS)
+
 demo: install ## Seed a demo tenant into the running suite (`make run` first) and print logins
 	$(UV) run --frozen python -m parley_client.demo --gateway "$${PARLEY_GATEWAY_URL:-http://127.0.0.1:8000}"
 
