@@ -52,9 +52,10 @@ async def _relayed(request: Request, exc: Exception) -> Response:
 
 
 def upstream_pool_size(settings: GatewaySettings) -> int:
-    """Connections to the services: an admitted request holds at most one at a time, so the
-    in-flight bound plus room for socket calls and JWKS means an admitted request never waits
-    for one (and a call that would wait longer than the pool timeout is a 503)."""
+    """Connections to the services: an admitted request holds one at a time (an oldest-first
+    legacy page, two), so the in-flight bound plus room for socket calls and JWKS means an
+    admitted request does not wait for one (one that would wait past the pool timeout is a
+    503)."""
     if settings.max_connections > 0:
         return settings.max_connections
     return in_flight_bound(settings.max_in_flight) + 64

@@ -34,7 +34,7 @@ class GatewaySettings(ServiceSettings):
         ge=0,
         description=(
             "httpx pool to the services; 0 = the gateway's in-flight bound plus 64 (an admitted"
-            " request holds at most one upstream connection, the rest serve sockets and JWKS)"
+            " request mostly holds one upstream connection; the rest serve sockets and JWKS)"
         ),
     )
     pool_timeout_seconds: float = Field(
