@@ -24,6 +24,11 @@ PageNo = Annotated[int, Query(ge=1, le=100_000)]
 PageSize = Annotated[int, Query(ge=1, le=100)]
 
 
+def _json(body: Any, status_code: int = status.HTTP_200_OK) -> Response:
+    """Resources as the services sent them, serialised once by orjson, not re-validated."""
+    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
+
+
 async def _member(edge: EdgeDep, request: Request) -> tuple[AccessClaims, str]:
     caller: Caller = await edge.admit(request, public=False)
     assert caller.claims is not None  # a private route admits only verified callers
@@ -50,29 +55,30 @@ async def login(
     return await seed.login(body, x_tenant, caller.ip)
 
 
-@router.post("/conversations", status_code=status.HTTP_201_CREATED)
+@router.post("/conversations", status_code=status.HTTP_201_CREATED, response_model=dict[str, Any])
 async def create_conversation(
     body: SeedConversationCreate, request: Request, edge: EdgeDep, seed: SeedDep
-) -> dict[str, Any]:
+) -> Response:
     """A group conversation; `participants` are usernames of the caller's tenant."""
     claims, identity = await _member(edge, request)
-    return await seed.create_conversation(claims, identity, body)
+    created = await seed.create_conversation(claims, identity, body)
+    return _json(created, status.HTTP_201_CREATED)
 
 
-@router.get("/conversations/{conversation_id}")
+@router.get("/conversations/{conversation_id}", response_model=dict[str, Any])
 async def get_conversation(
     conversation_id: str, request: Request, edge: EdgeDep, seed: SeedDep
-) -> dict[str, Any]:
+) -> Response:
     _, identity = await _member(edge, request)
-    return await seed.conversation(identity, conversation_id)
+    return _json(await seed.conversation(identity, conversation_id))
 
 
-@router.post("/messages", status_code=status.HTTP_201_CREATED)
+@router.post("/messages", status_code=status.HTTP_201_CREATED, response_model=dict[str, Any])
 async def send_message(
     body: SeedMessageCreate, request: Request, edge: EdgeDep, seed: SeedDep
-) -> dict[str, Any]:
+) -> Response:
     _, identity = await _member(edge, request)
-    return await seed.send(identity, body)
+    return _json(await seed.send(identity, body), status.HTTP_201_CREATED)
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=SeedPage)
@@ -87,9 +93,7 @@ async def history(
 ) -> Response:
     """Page-numbered history (newest first by default), computed from `seq` ranges."""
     _, identity = await _member(edge, request)
-    page = await seed.history(identity, conversation_id, pageNo, pageSize, sort)
-    # Messages as the service sent them: serialised once, not re-validated on the way out.
-    return Response(orjson.dumps(page), media_type="application/json")
+    return _json(await seed.history(identity, conversation_id, pageNo, pageSize, sort))
 
 
 @router.get("/conversations/{conversation_id}/messages/search")
