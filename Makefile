@@ -38,8 +38,17 @@ test-unit: install ## Unit tests only (no engines)
 test: lint stack-up ## Lint, bring up the engines, run every test (unit, integration, e2e)
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
-run: install ## Start the engines (local processes, or Docker Compose when Docker answers) and all four services
-	$(UV) run --frozen python deploy/run/suite.py
+.PHONY: stop status
+# The supervisor runs straight from the venv: no process between make and it, so make's SIGTERM
+# (and a terminal's Ctrl-C or hangup) reaches the one owner of the services.
+run: install ## Start the engines and the four services; Ctrl-C here or `make stop` anywhere stops them
+	$(VENV)/bin/python deploy/run/suite.py run
+
+stop: install ## Stop the suite a `make run` started (from any terminal); engines keep running
+	$(VENV)/bin/python deploy/run/suite.py stop
+
+status: install ## Show each service and engine with its health and version
+	$(VENV)/bin/python deploy/run/suite.py status
 
 .PHONY: bench
 bench: install ## Measure throughput and latency against the suite at :8000 (started if none is ready); BENCH_ARGS="--help"
