@@ -27,6 +27,9 @@ class Console:
     def say(self, message: str) -> None:
         self._write(f"==> {message}")
 
+    def show(self, text: str) -> None:
+        self._write(text)
+
     def _write(self, text: str) -> None:
         try:
             self.stream.write(text + "\n")

@@ -122,7 +122,7 @@ async def _serve(config: SuiteConfig, slot: SuiteSlot, console: Console) -> int:
     supervisor.start()
     exit_code = await _wait_ready(config, supervisor, stop, console)
     if exit_code is None and not stop.first.done():
-        console.say("\n" + banner(config.gateway.url))
+        console.show("\n" + banner(config.gateway.url))
         await stop.first
     sig = stop.first.result() if stop.first.done() else None
     names = ", ".join(spec.name for spec in config.services)
