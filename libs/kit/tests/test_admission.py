@@ -53,10 +53,12 @@ class Connection:
         self._gone = asyncio.Event()
         self.sent: list[Message] = []
         self.answered = asyncio.Event()
+        self.listening = asyncio.Event()  # someone reads past the body, waiting for the end
 
     async def receive(self) -> Message:
         if self._pending:
             return self._pending.pop(0)
+        self.listening.set()
         await self._gone.wait()
         return {"type": "http.disconnect"}
 
@@ -67,6 +69,10 @@ class Connection:
 
     def leave(self) -> None:
         self._gone.set()
+
+    @property
+    def unread(self) -> int:
+        return len(self._pending)
 
     @property
     def status(self) -> int | None:
@@ -123,7 +129,14 @@ class HeldApp:
         self.finished += 1
 
 
-def admission(app: Any, *, bound: int = 2, budget: float = 10.0, trust: bool = True) -> Admission:
+def admission(
+    app: Any,
+    *,
+    bound: int = 2,
+    budget: float = 10.0,
+    trust: bool = True,
+    watch_after: float = 0.0,
+) -> Admission:
     return Admission(
         app,
         service="unit",
@@ -131,6 +144,7 @@ def admission(app: Any, *, bound: int = 2, budget: float = 10.0, trust: bool = T
         deadline_seconds=budget,
         retry_after_seconds=3,
         trust_deadline_header=trust,
+        watch_after=watch_after,
     )
 
 
@@ -283,11 +297,12 @@ async def test_a_client_that_leaves_cancels_its_work() -> None:
 
 
 async def test_a_disconnect_after_the_answer_does_not_cancel_what_follows() -> None:
-    after_answer = asyncio.Event()
+    answer, after_answer = asyncio.Event(), asyncio.Event()
     completed: list[bool] = []
 
     async def answers_then_works(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
+        await answer.wait()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
         await after_answer.wait()  # e.g. FastAPI background tasks
@@ -296,6 +311,8 @@ async def test_a_disconnect_after_the_answer_does_not_cancel_what_follows() -> N
     middleware = admission(answers_then_works)
     connection = Connection()
     serving = asyncio.create_task(middleware(http_scope(), connection.receive, connection.send))
+    await connection.listening.wait()  # the middleware watches the connection
+    answer.set()
     await connection.answered.wait()
     connection.leave()
     for _ in range(5):  # let the disconnect reach the middleware
@@ -303,6 +320,53 @@ async def test_a_disconnect_after_the_answer_does_not_cancel_what_follows() -> N
     after_answer.set()
     await serving
     assert completed == [True]
+
+
+async def test_a_request_answered_soon_never_watches_its_connection() -> None:
+    async def answers(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        for _ in range(5):  # a few turns of the loop, as a quick store call takes
+            await asyncio.sleep(0)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    middleware = admission(answers, watch_after=60.0)
+    connection = Connection()
+
+    await middleware(http_scope(), connection.receive, connection.send)
+
+    assert connection.status == 200
+    assert not connection.listening.is_set()
+
+
+async def test_the_rest_of_the_body_reaches_the_app_through_the_watcher() -> None:
+    resume = asyncio.Event()
+    bodies: list[bytes] = []
+
+    async def reads_in_two_goes(scope: Scope, receive: Receive, send: Send) -> None:
+        body = (await receive())["body"]
+        await resume.wait()  # busy elsewhere: the watcher takes over reading the connection
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        bodies.append(body)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    middleware = admission(reads_in_two_goes)
+    connection = Connection(b"head ", b"middle ", b"tail")
+    serving = asyncio.create_task(middleware(http_scope(), connection.receive, connection.send))
+    for _ in range(50):  # until the watcher has read ahead of the app
+        if connection.unread < 2:
+            break
+        await asyncio.sleep(0)
+    assert connection.unread < 2
+    resume.set()
+    await serving
+    assert bodies == [b"head middle tail"]
+    assert connection.status == 200
 
 
 async def test_the_body_reaches_the_app_whole() -> None:

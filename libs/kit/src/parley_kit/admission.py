@@ -22,6 +22,9 @@ from parley_kit.problems import ServiceUnavailable, problem_response
 
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 IN_FLIGHT_PER_CORE = 64
+# A request still running after this long starts watching for its client leaving (a reader
+# task per request costs about half the CPU of a small FastAPI request; most finish sooner).
+WATCH_AFTER_SECONDS = 0.05
 
 HTTP_IN_FLIGHT = Gauge(
     "parley_http_in_flight",
@@ -93,6 +96,7 @@ class Admission:
         retry_after_seconds: int,
         trust_deadline_header: bool = True,
         exempt_paths: frozenset[str] = EXEMPT_PATHS,
+        watch_after: float = WATCH_AFTER_SECONDS,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -104,6 +108,7 @@ class Admission:
         self._retry_after = retry_after_seconds
         self._trust_header = trust_deadline_header
         self._exempt = exempt_paths
+        self._watch_after = watch_after
         self._gauge = HTTP_IN_FLIGHT.labels(service)
         self._at_capacity = HTTP_REJECTED.labels(service, "capacity")
         self._past_deadline = HTTP_REJECTED.labels(service, "deadline")
@@ -146,49 +151,97 @@ class Admission:
         await response(scope, receive, send)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the app while a pump reads the connection, so a disconnect is seen as it happens
-        (uvicorn only reports it on a `receive()`), and cancel the app when it is."""
-        inbox: asyncio.Queue[Message | Exception] = asyncio.Queue(maxsize=1)
-        answered = False
-
-        async def pump(client_gone: asyncio.Timeout) -> None:
-            while True:
-                try:
-                    message = await receive()
-                except Exception as exc:  # e.g. the body limit: the app sees it on receive()
-                    await inbox.put(exc)
-                    return
-                if message["type"] == "http.disconnect":
-                    if not answered:  # after the answer, a disconnect is just the end
-                        self._abandoned.inc()
-                        client_gone.reschedule(asyncio.get_running_loop().time())
-                    await inbox.put(message)
-                    return
-                await inbox.put(message)
-
-        async def app_receive() -> Message:
-            item = await inbox.get()
-            if isinstance(item, Exception):
-                raise item
-            if item["type"] == "http.disconnect":
-                inbox.put_nowait(item)  # every later receive() sees the disconnect too
-            return item
-
-        async def app_send(message: Message) -> None:
-            nonlocal answered
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                answered = True
-            await send(message)
-
+        """Run the app; cancel it if its client disconnects before the answer."""
         client_gone = asyncio.timeout(None)
+        connection = _Connection(receive, send, client_gone, self._abandoned)
+        loop = asyncio.get_running_loop()
         try:
             async with client_gone:
-                reader = asyncio.create_task(pump(client_gone))
+                connection.watch_later(loop, self._watch_after)
                 try:
-                    await self.app(scope, app_receive, app_send)
+                    await self.app(scope, connection.receive, connection.send)
                 finally:
-                    reader.cancel()
+                    connection.close()
         except TimeoutError:
             if not client_gone.expired():
                 raise
             # The client left before its answer: the work was cancelled, no one is waiting.
+
+
+class _Connection:
+    """The connection of one request, as its app sees it.
+
+    uvicorn reports a disconnect only to a `receive()` call, and an app busy with a store call
+    is not calling it. So a request still running after `watch_after` gets a reader of its own
+    that reads on (the rest of the body goes to the app through a one-slot inbox) and cancels
+    the request when the client disconnects before the answer. Requests answered sooner, the
+    common case, never pay for a reader task.
+    """
+
+    def __init__(
+        self, receive: Receive, send: Send, client_gone: asyncio.Timeout, abandoned: Counter
+    ) -> None:
+        self._receive = receive
+        self._send = send
+        self._client_gone = client_gone
+        self._abandoned = abandoned
+        self._answered = False
+        self._app_reading = False
+        self._inbox: asyncio.Queue[Message | Exception] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._after = 0.0
+
+    def watch_later(self, loop: asyncio.AbstractEventLoop, after: float) -> None:
+        self._loop, self._after = loop, after
+        self._timer = loop.call_later(after, self._watch)
+
+    def _watch(self) -> None:
+        if self._answered or self._loop is None:
+            return
+        if self._app_reading:  # the app is reading the connection itself; look again later
+            self._timer = self._loop.call_later(self._after, self._watch)
+            return
+        self._inbox = asyncio.Queue(maxsize=1)
+        self._reader = self._loop.create_task(self._read(self._inbox))
+
+    async def _read(self, inbox: "asyncio.Queue[Message | Exception]") -> None:
+        while True:
+            try:
+                message = await self._receive()
+            except Exception as exc:  # e.g. the body limit: the app meets it on receive()
+                await inbox.put(exc)
+                return
+            if message["type"] == "http.disconnect":
+                if not self._answered:  # after the answer, a disconnect is just the end
+                    self._abandoned.inc()
+                    self._client_gone.reschedule(asyncio.get_running_loop().time())
+                await inbox.put(message)
+                return
+            await inbox.put(message)
+
+    async def receive(self) -> Message:
+        if self._inbox is None:
+            self._app_reading = True
+            try:
+                return await self._receive()
+            finally:
+                self._app_reading = False
+        item = await self._inbox.get()
+        if isinstance(item, Exception):
+            raise item
+        if item["type"] == "http.disconnect":
+            self._inbox.put_nowait(item)  # every later receive() sees the disconnect too
+        return item
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self._answered = True
+        await self._send(message)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._reader is not None:
+            self._reader.cancel()
