@@ -11,7 +11,7 @@ import httpx
 import pytest
 from run.suite_under_test import ROOT, SharedSuite, children, ready, start_suite, suite_command
 
-from parley_kit.testing.stack import wait_for
+from parley_kit.testing.stack import StackUrls, local_urls, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -45,17 +45,30 @@ def test_a_killed_service_is_restarted_while_the_gateway_keeps_answering(
     assert suite.supervisor.poll() is None
 
 
-def test_status_shows_each_service_with_its_health_and_version(shared_suite: SharedSuite) -> None:
+def test_status_shows_each_service_and_engine_with_its_health_and_version(
+    shared_suite: SharedSuite, stack_urls: StackUrls
+) -> None:
     suite = shared_suite.running()
+    on_the_local_stack = stack_urls == local_urls()
+    # The suite itself was told the engines are external (the session brought them up);
+    # on the local stack, status can also ask the stack about each engine.
+    env = suite.env | ({"PARLEY_STACK": "local"} if on_the_local_stack else {})
 
-    result = suite_command(suite.env, "status")
+    result = suite_command(env, "status")
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"supervisor pid {suite.supervisor.pid}" in result.stdout
+    lines = result.stdout.splitlines()
     for name, port in suite.ports.items():
-        line = next(line for line in result.stdout.splitlines() if f":{port} " in line)
-        assert line.split()[:4] == [name, f":{port}", "ready", "0.1.0"]
-    assert "Engines:" in result.stdout
+        running = httpx.get(f"{suite.url(name)}/openapi.json").json()["info"]["version"]
+        line = next(line for line in lines if f":{port} " in line)
+        assert line.split()[:4] == [name, f":{port}", "ready", running]
+    if on_the_local_stack:
+        engines = lines[lines.index("Engines:") + 1 :]
+        for engine in ("redis", "ferretdb", "kafka", "opensearch"):
+            line = next(line for line in engines if line.split()[0] == engine)
+            assert line.split()[2] == "healthy", line
+            assert len(line.split()) > 3  # and its version
 
 
 def test_a_second_run_says_it_is_already_running_and_starts_nothing(

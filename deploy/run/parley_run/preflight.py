@@ -37,11 +37,11 @@ async def already_owned(config: SuiteConfig, owner: SuiteRecord) -> Verdict:
     if gateway.ready:
         return Verdict(
             f"Parley is already running at {owner.gateway_url} (docs: {owner.gateway_url}/docs),"
-            f" started by `make run` ({supervisor}). `make stop` stops it.",
+            f" started by `make run` (supervisor {supervisor}). `make stop` stops it.",
             EXIT_ALREADY_READY,
         )
     failing = gateway.failing or (f"gateway: {gateway.reason()}",)
-    return _not_ready(owner.gateway_url, failing, f"`make stop` ({supervisor})")
+    return _not_ready(owner.gateway_url, failing, f"`make stop` (supervisor {supervisor})")
 
 
 async def ports_in_use(config: SuiteConfig) -> Verdict | None:
