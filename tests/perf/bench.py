@@ -111,15 +111,16 @@ class Bench:
             return False, time.perf_counter() - began
         return True, time.perf_counter() - began
 
-    async def settle(self) -> float | None:
+    async def settle(self, limit: float | None = None) -> float | None:
         """Seconds until two probe sends in a row answer near the idle latency (None: not within
-        `settle_max`): a scenario does not pay for the backlog the previous one left."""
+        `limit`, `settle_max` by default): a scenario does not pay for the backlog the previous
+        one left, as far as the system lets it."""
         if self.idle_p50 is None:
             return 0.0
         began = time.monotonic()
         good = 0
         async with self.people.client(timeout=self.options.request_timeout) as client:
-            while time.monotonic() - began < self.options.settle_max:
+            while time.monotonic() - began < (limit or self.options.settle_max):
                 ok, latency = await self.probe_send(client, "settle")
                 good = good + 1 if ok and latency <= self.quiet_threshold() else 0
                 if good >= 2:
@@ -631,24 +632,35 @@ class Bench:
                 total = (total or 0.0) + sum(sample.value for sample in family.samples)
         return total, names
 
-    async def last_seq(self, client: ParleyClient, conversation_id: str) -> int | None:
-        try:
-            return (await client.get_conversation(conversation_id)).last_seq
-        except (ParleyError, httpx.HTTPError):
-            return None
+    async def last_seq(self, conversation_id: str) -> tuple[int | None, float]:
+        """The conversation's `last_seq` (None if it could not be read) and how long reading it
+        took (on a saturated system the value is as of some moment within that time)."""
+        began = time.perf_counter()
+        async with self.people.client(timeout=30.0) as client:
+            for _ in range(4):
+                try:
+                    conversation = await client.get_conversation(conversation_id)
+                except (ParleyError, httpx.HTTPError):
+                    await asyncio.sleep(1.0)
+                    continue
+                return conversation.last_seq, time.perf_counter() - began
+        return None, time.perf_counter() - began
 
     async def run_drain(self) -> None:
         options = self.options
-        settled = await self.settle()
+        # The burst should meet an idle system, so wait longer than between other scenarios.
+        settled = await self.settle(max(options.settle_max, options.drain_max))
         people = self.people
         async with (
             people.client(timeout=options.request_timeout) as client,
             httpx.AsyncClient() as http,
         ):
-            idle = sorted([(await self.probe_send(client, "drain idle"))[1] for _ in range(5)])
-            idle_p50 = idle[len(idle) // 2]
-            threshold = max(2 * idle_p50, idle_p50 + 0.05)
-            seq_before = await self.last_seq(client, people.burst)
+            before = sorted([(await self.probe_send(client, "drain idle"))[1] for _ in range(5)])
+            before_p50 = before[len(before) // 2]
+            # "Idle again" means back to the idle scenario's latency when it ran.
+            reference = self.idle_p50 if self.idle_p50 is not None else before_p50
+            threshold = max(2 * reference, reference + 0.05)
+            seq_before, _ = await self.last_seq(people.burst)
             plans = self.client_plans(options.burst_clients, [people.burst])
             results, window, start_at = await self.closed_loop(
                 "burst",
@@ -659,12 +671,12 @@ class Bench:
             )
             burst_end = start_at + options.burst_seconds
             # Every burst client has answered or given up by now.
-            seq_at_give_up = await self.last_seq(client, people.burst)
+            seq_at_give_up, give_up_read = await self.last_seq(people.burst)
             accepted = sum(len(r.latencies) for r in results)
 
             since: dict[str, float | None] = {"probe": None, "store_cpu": None, "in_flight": None}
             streak: Counter[str] = Counter()
-            probes: list[tuple[float, float, bool]] = []
+            probes: list[tuple[float, float, bool, float | None]] = []
             gauge_names: list[str] = []
             drained = False
             while time.time() - burst_end < options.drain_max:
@@ -674,7 +686,8 @@ class Bench:
                 if time.time() - began < 0.25:
                     await asyncio.sleep(0.25 - (time.time() - began))
                 cpu.stop()
-                probes.append((round(began - burst_end, 3), round(latency * 1000, 1), ok))
+                store = None if cpu.store_cores is None else round(cpu.store_cores, 3)
+                probes.append((round(began - burst_end, 3), round(latency * 1000, 1), ok, store))
                 gauge, gauge_names = await self.in_flight(http)
                 checks = {"probe": ok and latency <= threshold}
                 if cpu.store_cores is not None and self.idle_store_cores is not None:
@@ -698,7 +711,7 @@ class Bench:
             )
             if not drained:
                 drain_seconds = time.time() - burst_end
-            seq_after = await self.last_seq(client, people.burst)
+            seq_after, _ = await self.last_seq(people.burst)
 
         def difference(after: int | None, before: int | None) -> int | None:
             return None if after is None or before is None else after - before
@@ -717,8 +730,11 @@ class Bench:
                     "latency": latency_summary(v for r in results for v in r.latencies),
                     "cpu": self.cpu_report(window, results),
                 },
-                "idle_probe_p50_ms": round(idle_p50 * 1000, 1),
+                "idle_before_burst": settled is not None,
+                "probe_p50_before_burst_ms": round(before_p50 * 1000, 1),
+                "idle_reference_p50_ms": round(reference * 1000, 1),
                 "probe_threshold_ms": round(threshold * 1000, 1),
+                "seq_at_give_up_read_ms": round(give_up_read * 1000, 1),
                 "drained": drained,
                 "drain_seconds": round(drain_seconds, 2),
                 "drain_by_check_seconds": {
@@ -728,7 +744,7 @@ class Bench:
                 "committed_by_burst": committed,
                 "processed_after_give_up": difference(seq_after, seq_at_give_up),
                 "abandoned_but_committed": None if committed is None else committed - accepted,
-                "probes": probes[:400],
+                "probes": probes[:400],  # (s after the burst, latency ms, ok, store cores)
                 "settle_seconds": settled,
             },
         )

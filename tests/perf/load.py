@@ -33,6 +33,18 @@ T = TypeVar("T")
 # created): the fan-out's workers meet on it, so every socket is connected before anyone sends.
 _barrier: multiprocessing.synchronize.Barrier | None = None
 ERROR_PAUSE = 0.01  # after a failed call, so a client that fails fast does not spin a core
+MAX_RETRY_AFTER = 1.0
+
+
+def pause_after(error: BaseException) -> float:
+    """How long a client waits after a failed call: the `Retry-After` of a 429/503 (as a
+    well-behaved client would, at most a second), else a token pause."""
+    response = getattr(error, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return min(MAX_RETRY_AFTER, max(ERROR_PAUSE, float(value))) if value else ERROR_PAUSE
+    except ValueError:
+        return ERROR_PAUSE
 
 
 def worker_started(barrier: multiprocessing.synchronize.Barrier | None) -> None:
@@ -131,7 +143,7 @@ async def _closed_loop_client(
                     await asyncio.sleep(ERROR_PAUSE)
             except (ParleyError, httpx.HTTPError) as exc:
                 result.errors[error_label(exc)] += 1
-                await asyncio.sleep(ERROR_PAUSE)
+                await asyncio.sleep(pause_after(exc))
             else:
                 result.latencies.append(time.perf_counter() - began)
                 if time.time() <= end:

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from parley_client import ParleyClient, RateLimited, Unavailable
+from parley_client import Conflict, ParleyClient, RateLimited, Unauthorized, Unavailable
 from parley_contracts.resources import Tokens
 
 PASSWORD = "bench correct horse battery"
@@ -73,7 +73,16 @@ class Population:
 
         async def refresh(account: Account) -> None:
             async with gate, ParleyClient(self.base, refresh_token=account.refresh_token) as client:
-                account.keep(await patiently(client.refresh))
+                try:
+                    account.keep(await patiently(client.refresh))
+                except Unauthorized:
+                    # A retried refresh whose first attempt did rotate (and then timed out)
+                    # presents a spent token, which revokes the family: log in again.
+                    account.keep(
+                        await patiently(
+                            lambda: client.login(self.tenant, account.username, PASSWORD)
+                        )
+                    )
 
         await asyncio.gather(*(refresh(account) for account in due))
         return len(due)
@@ -91,31 +100,50 @@ async def patiently(call: Callable[[], Awaitable[T]], attempts: int = 30) -> T:
     return await call()
 
 
+async def logged_in(client: ParleyClient, tenant: str, username: str) -> Account:
+    tokens = await patiently(lambda: client.login(tenant, username, PASSWORD))
+    me = await patiently(client.me)
+    account = Account(me.id, username, "", "", 0.0)
+    account.keep(tokens)
+    return account
+
+
 async def create_population(
     base: str, users: int, fanout_sockets: int, fanout_conversations: int, spread: int = 8
 ) -> Population:
     slug = f"bench{uuid.uuid4().hex[:10]}"
     async with ParleyClient(base) as owner_client:
-        created = await patiently(
-            lambda: owner_client.create_tenant(
-                f"Bench {slug}",
-                slug,
-                username="owner",
-                email=f"owner@{slug}.example.com",
-                password=PASSWORD,
+        try:
+            created = await patiently(
+                lambda: owner_client.create_tenant(
+                    f"Bench {slug}",
+                    slug,
+                    username="owner",
+                    email=f"owner@{slug}.example.com",
+                    password=PASSWORD,
+                )
             )
-        )
-    owner = Account(created.user.id, "owner", "", "", 0.0)
-    owner.keep(created.tokens)
+            owner = Account(created.user.id, "owner", "", "", 0.0)
+            owner.keep(created.tokens)
+        except Conflict:
+            # An attempt that timed out had created it after all.
+            owner = await logged_in(owner_client, slug, "owner")
+
+    gate = asyncio.Semaphore(8)
 
     gate = asyncio.Semaphore(8)
 
     async def sign_up(number: int) -> Account:
         username = f"u{number:04d}"
         async with gate, ParleyClient(base) as client:
-            signed = await patiently(
-                lambda: client.signup(slug, username, f"{username}@{slug}.example.com", PASSWORD)
-            )
+            try:
+                signed = await patiently(
+                    lambda: client.signup(
+                        slug, username, f"{username}@{slug}.example.com", PASSWORD
+                    )
+                )
+            except Conflict:
+                return await logged_in(client, slug, username)
         account = Account(signed.user.id, username, "", "", 0.0)
         account.keep(signed.tokens)
         return account

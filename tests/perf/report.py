@@ -94,7 +94,7 @@ def _ms(value: float | None) -> str:
 
 
 def _errors(errors: dict[str, int]) -> str:
-    return ", ".join(f"{k}x{v}" for k, v in errors.items()) if errors else "0"
+    return ", ".join(f"{k}:{v}" for k, v in errors.items()) if errors else "0"
 
 
 def _ratio(measured: float | None, ceiling: float | None) -> float | None:

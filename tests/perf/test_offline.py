@@ -1,8 +1,12 @@
 """The bench's arithmetic and report, without engines: percentiles, targets beside figures,
 the command line's defaults."""
 
+import httpx
 import pytest
 
+from parley_client import ParleyError
+from parley_client.errors import error_for
+from perf.load import pause_after
 from perf.options import parse_options
 from perf.report import TARGETS, build_rows, render_table
 from perf.stats import latency_summary, percentile
@@ -94,3 +98,17 @@ def test_the_command_line_defaults_are_the_issue_s_scenarios() -> None:
     assert (smoke.duration, smoke.client_counts) == (1.0, (2,))
     with pytest.raises(SystemExit):
         parse_options(["--only", "everything"])
+
+
+def refusal(status: int, retry_after: str | None) -> ParleyError:
+    headers = {"retry-after": retry_after} if retry_after is not None else {}
+    response = httpx.Response(status, headers=headers, json={"title": "busy"})
+    return error_for(response)
+
+
+def test_a_refused_client_waits_as_told_but_never_long() -> None:
+    assert pause_after(refusal(503, "0.1")) == 0.1
+    assert pause_after(refusal(429, "30")) == 1.0
+    assert pause_after(refusal(503, None)) == 0.01
+    assert pause_after(refusal(503, "soon")) == 0.01
+    assert pause_after(httpx.ConnectError("refused")) == 0.01
