@@ -123,10 +123,13 @@ async def _serve(config: SuiteConfig, slot: SuiteSlot, console: Console) -> int:
     exit_code = await _wait_ready(config, supervisor, stop, console)
     if exit_code is None and not stop.first.done():
         console.show("\n" + banner(config.gateway.url))
-        await stop.first
+        waited: set[asyncio.Future[Any]] = {stop.first, supervisor.failure}
+        await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+        if not stop.first.done():
+            exit_code = EXIT_START_FAILED  # the supervisor itself failed (it said why)
     sig = stop.first.result() if stop.first.done() else None
     names = ", ".join(spec.name for spec in config.services)
-    reason = f"{sig.name} received" if sig else "start failed"
+    reason = f"{sig.name} received" if sig else "cannot go on"
     console.say(f"{reason}: stopping {names} (grace {config.stop_grace:.0f}s)")
     report = await supervisor.stop(config.stop_grace, stop.force)
     ended = _ended_by(sig or signal.SIGTERM, report, console)
@@ -139,15 +142,15 @@ async def _wait_ready(
     """None once every service is ready or a stop came first; an exit code when the start
     failed (a service crashing at start, or not ready in time)."""
     ready = asyncio.ensure_future(supervisor.everyone_ready.wait())
-    waited: set[asyncio.Future[Any]] = {ready, supervisor.startup_failure, stop.first}
+    waited: set[asyncio.Future[Any]] = {ready, supervisor.failure, stop.first}
     done, _ = await asyncio.wait(
         waited, timeout=config.ready_timeout, return_when=asyncio.FIRST_COMPLETED
     )
     ready.cancel()
     if stop.first.done():
         return None
-    if supervisor.startup_failure.done():
-        console.say(f"not started: {supervisor.startup_failure.result()}")
+    if supervisor.failure.done():
+        console.say(f"not started: {supervisor.failure.result()}")
         return EXIT_START_FAILED
     if not done:
         pending = [n for n, s in supervisor.states().items() if s.state != "ready"]

@@ -75,8 +75,9 @@ class Supervisor:
         self.on_change = on_change
         self.group: int | None = None  # the suite's process group (pgid), once a service runs
         self.stopping = asyncio.Event()
-        self.everyone_ready = asyncio.Event()
-        self.startup_failure: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.everyone_ready = asyncio.Event()  # set the first time all are ready at once
+        # Why the suite cannot go on: a service crashing before it was ever ready, or a bug here.
+        self.failure: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._keepers: list[asyncio.Task[None]] = []
         self._spawning = asyncio.Lock()
         self._http = httpx.AsyncClient()
@@ -85,7 +86,16 @@ class Supervisor:
 
     def start(self) -> None:
         for service in self.services.values():
-            self._keepers.append(asyncio.create_task(self._keep_running(service)))
+            keeper = asyncio.create_task(self._keep_running(service))
+            keeper.add_done_callback(self._keeper_ended)
+            self._keepers.append(keeper)
+
+    def _keeper_ended(self, keeper: "asyncio.Task[None]") -> None:
+        if not keeper.cancelled() and keeper.exception() is not None:
+            # A bug here must not leave a service silently unsupervised: say so and stop.
+            self.console.say(f"supervising a service failed: {keeper.exception()!r}")
+            if not self.failure.done():
+                self.failure.set_result(f"the supervisor failed: {keeper.exception()!r}")
 
     def all_ready(self) -> bool:
         return all(s.state.state == "ready" for s in self.services.values())
@@ -167,8 +177,8 @@ class Supervisor:
             if service.exits_before_ready >= self.policy.startup_attempts:
                 service.state.state = "failed"
                 self._changed()
-                if not self.startup_failure.done():
-                    self.startup_failure.set_result(
+                if not self.failure.done():
+                    self.failure.set_result(
                         f"{name} exited {service.exits_before_ready} times before it was ready "
                         f"(last: {service.last_exit}); see its lines above"
                     )
@@ -187,14 +197,20 @@ class Supervisor:
 
     async def _print_output(self, service: Supervised, process: asyncio.subprocess.Process) -> None:
         assert process.stdout is not None
-        async for raw in process.stdout:
+        while True:
+            try:
+                raw = await process.stdout.readline()
+            except ValueError:  # longer than OUTPUT_LINE_LIMIT: the reader dropped it
+                raw = b"(a line longer than 1 MiB was left out)"
+            if not raw:
+                return
             self.console.service_line(service.spec.name, raw.decode(errors="replace").rstrip())
 
     async def _announce_ready(
         self, service: Supervised, process: asyncio.subprocess.Process
     ) -> None:
-        while process.returncode is None:
-            if (await readiness(self._http, service.spec.url)).ready:
+        while process.returncode is None and not self.stopping.is_set():
+            if (await readiness(self._http, service.spec.url)).ready and not self.stopping.is_set():
                 again = " again" if service.ever_ready else ""
                 service.ever_ready, service.exits_before_ready = True, 0
                 service.state.state = "ready"
