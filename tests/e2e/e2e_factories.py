@@ -1,9 +1,10 @@
 """Plain factories for e2e tests: tenants and users created through the gateway's client."""
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 
-from parley_client import ParleyClient
+from parley_client import Conflict, ParleyClient, RateLimited, Unavailable
 
 PASSWORD = "correct horse battery"
 
@@ -40,3 +41,33 @@ async def member_of(gateway: str, tenant: Person, username: str) -> Person:
 async def close(*people: Person) -> None:
     for person in people:
         await person.client.aclose()
+
+
+async def crowd_of(gateway: str, tenant: Person, count: int, *, parallel: int = 4) -> list[Person]:
+    """`count` members of the tenant, each with a client of their own. Auth bounds the password
+    hashes of one client IP (all of these come from 127.0.0.1), so at most `parallel` signups
+    run at once and a short "at capacity" answer (429/503 with a small Retry-After) is retried;
+    a long Retry-After (an exhausted signup window) is raised. A signup answered 503 may still
+    have created the account: its retry then logs in."""
+    gate = asyncio.Semaphore(parallel)
+
+    async def one(index: int) -> Person:
+        username, exists = f"user{index:03d}", False
+        async with gate:
+            for _ in range(50):
+                try:
+                    if not exists:
+                        return await member_of(gateway, tenant, username)
+                    client = ParleyClient(gateway)
+                    await client.login(tenant.tenant, username, PASSWORD)
+                    return Person(client, tenant.tenant, (await client.me()).id, username)
+                except Conflict:
+                    exists = True
+                except (RateLimited, Unavailable) as error:
+                    wait = error.retry_after if isinstance(error, RateLimited) else 1
+                    if wait > 5:
+                        raise
+                    await asyncio.sleep(min(wait, 0.2))
+        raise TimeoutError(f"{username} could not sign up")
+
+    return list(await asyncio.gather(*(one(index) for index in range(count))))
