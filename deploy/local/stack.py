@@ -16,6 +16,7 @@ import asyncio
 import base64
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import shutil
@@ -121,20 +122,84 @@ def fetch_maven(config: StackConfig, name: str) -> Path:
     return libs
 
 
+FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
+FERRETDB_VERSION = "v1.24.2"
+# FerretDB v1.24.2's SQLite backend finds documents by `_ferretdb_sjson->'$._id'` but indexes
+# `_ferretdb_sjson->"_id"`. SQLite uses an expression index only for the same expression text,
+# so every lookup, update and delete by `_id` scanned the whole table (about 50 ms per lookup
+# at 20,000 documents instead of 0.1 ms). The patch makes the lookups use the index's text.
+FERRETDB_PATCHES = {
+    "internal/backends/sqlite/metadata/metadata.go": (
+        "IDColumn = DefaultColumn + \"->'$._id'\"",
+        'IDColumn = DefaultColumn + "->\\"_id\\""',
+    ),
+}
+FERRETDB_BUILD = f"{FERRETDB_VERSION}+id-index-1"  # bump when a patch changes
+
+
+def patched_ferretdb_source(config: StackConfig, log: Path) -> Path:
+    """A copy of FerretDB's module source with `FERRETDB_PATCHES` applied."""
+    downloaded = subprocess.run(
+        ["go", "mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"],
+        cwd=HERE / "ferretdb",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if downloaded.returncode != 0:
+        log.write_text(downloaded.stdout + downloaded.stderr)
+        raise SystemExit(f"stack: cannot download FerretDB; see {log}")
+    source = Path(json.loads(downloaded.stdout)["Dir"])
+    target = config.home / "src" / f"ferretdb-{FERRETDB_BUILD}"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target)
+    for path in target.rglob("*"):
+        path.chmod(path.stat().st_mode | 0o200)  # the module cache is read-only
+    for relative, (old, new) in FERRETDB_PATCHES.items():
+        file = target / relative
+        text = file.read_text()
+        if text.count(old) != 1:
+            raise SystemExit(f"stack: FerretDB patch does not apply to {relative}")
+        file.write_text(text.replace(old, new))
+    return target
+
+
+FERRETDB_SOURCES = [HERE / "ferretdb" / name for name in ("main.go", "go.mod", "go.sum")]
+
+
+def ferretdb_current(config: StackConfig) -> bool:
+    """Whether the built FerretDB is this build (launcher sources and patches)."""
+    binary = config.home / "bin" / "ferretdb"
+    stamp = config.home / "bin" / "ferretdb.build"
+    return (
+        binary.exists()
+        and stamp.exists()
+        and stamp.read_text() == FERRETDB_BUILD
+        and all(s.stat().st_mtime <= binary.stat().st_mtime for s in FERRETDB_SOURCES)
+    )
+
+
 def fetch_ferretdb(config: StackConfig) -> Path:
     binary = config.home / "bin" / "ferretdb"
-    sources = [HERE / "ferretdb" / name for name in ("main.go", "go.mod", "go.sum")]
-    if binary.exists() and all(s.stat().st_mtime <= binary.stat().st_mtime for s in sources):
+    stamp = config.home / "bin" / "ferretdb.build"
+    sources = FERRETDB_SOURCES
+    if ferretdb_current(config):
         return binary
-    say("building FerretDB v1.24.2 from the Go module proxy (once)")
+    say(f"building FerretDB {FERRETDB_BUILD} from the Go module proxy (once)")
     if shutil.which("go") is None:
         raise SystemExit("stack: Go is required to build FerretDB")
+    log = config.logs / "fetch-ferretdb.log"
+    patched = patched_ferretdb_source(config, log)
+    launcher = config.home / "src" / "ferretdb-launcher"
+    shutil.rmtree(launcher, ignore_errors=True)
+    launcher.mkdir(parents=True)
+    for source in sources:
+        shutil.copy(source, launcher / source.name)
+    with (launcher / "go.mod").open("a") as go_mod:
+        go_mod.write(f"\nreplace {FERRETDB_MODULE} => {patched}\n")
     binary.parent.mkdir(parents=True, exist_ok=True)
-    run_logged(
-        ["go", "build", "-o", str(binary), "."],
-        config.logs / "fetch-ferretdb.log",
-        cwd=HERE / "ferretdb",
-    )
+    run_logged(["go", "build", "-o", str(binary), "."], log, cwd=launcher)
+    stamp.write_text(FERRETDB_BUILD)
     return binary
 
 
@@ -457,6 +522,11 @@ def _up(config: StackConfig) -> int:
     started = time.monotonic()
     for folder in (config.logs, config.data, config.run):
         folder.mkdir(parents=True, exist_ok=True)
+    if supervisor_running(config) and not ferretdb_current(config):
+        # A running stack from before a FerretDB patch: rebuild, and restart it on its data.
+        fetch_ferretdb(config)
+        say("restarting ferretdb on the rebuilt binary")
+        supervisorctl(config, "restart", "ferretdb")
     health = probe_all(config)
     missing = [name for name, version in health.items() if version is None]
     if not missing:

@@ -1,10 +1,11 @@
 """The messaging app: `create_app(settings)` and the lifespan that builds its clients."""
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from pymongo import monitoring
 
 from parley_contracts.topics import prefixed
 from parley_kit.app import create_service_app
@@ -26,12 +27,22 @@ from parley_messaging.projection import ConversationProjection
 from parley_messaging.settings import MessagingSettings
 
 
-def create_app(settings: MessagingSettings | None = None) -> FastAPI:
+def create_app(
+    settings: MessagingSettings | None = None,
+    *,
+    mongo_listeners: Sequence[monitoring.CommandListener] = (),
+) -> FastAPI:
+    """`mongo_listeners` observe every store command (the no-scan test counts them)."""
     settings = settings or MessagingSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        mongo = await connect_mongo(settings.mongo_url, settings.mongo_db, [*MESSAGING_MODELS])
+        mongo = await connect_mongo(
+            settings.mongo_url,
+            settings.mongo_db,
+            [*MESSAGING_MODELS],
+            event_listeners=mongo_listeners,
+        )
         redis = connect_redis(settings.redis_url)
         http = httpx.AsyncClient(timeout=5.0, limits=httpx.Limits(max_connections=100))
         secret = settings.internal_secret.get_secret_value()

@@ -9,6 +9,7 @@ sender and admins, rarely at once); reactions are documents of their own.
 
 import asyncio
 import contextlib
+import contextvars
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -148,8 +149,12 @@ class MessageService:
     async def _abandon(self, member: Membership, seq: int) -> None:
         """A send failed after taking its seq: fill the seq now (a tombstone, or the message
         if its insert landed after all), so readers do not wait for the hole to age."""
+        # A context of its own: the request's store deadline may be what just expired.
+        filling = asyncio.create_task(
+            self._timeline.fill(member.keys, member.tenant_id, seq), context=contextvars.Context()
+        )
         with contextlib.suppress(Exception):
-            await asyncio.shield(self._timeline.fill(member.keys, member.tenant_id, seq))
+            await asyncio.shield(filling)
 
     async def _require_thread_parent(self, member: Membership, parent_id: str) -> None:
         parent = parse_message_id(parent_id)

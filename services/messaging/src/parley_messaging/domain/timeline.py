@@ -36,7 +36,7 @@ from parley_messaging.repository import MessageRepository, ReactionRepository
 
 log = get_logger(__name__)
 LOAD_ATTEMPTS = 3
-FETCH_CONCURRENCY = 16
+FETCH_CONCURRENCY = 4  # FerretDB answers concurrent lookups no faster than a few at once
 TOMBSTONE_SENDER = ""
 
 
