@@ -1,9 +1,18 @@
 """Plain factories of request bodies for auth tests."""
 
+import threading
 import uuid
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
 
+import httpx
+from argon2 import PasswordHasher
+from asgi_lifespan import LifespanManager
+
+from parley_auth.main import create_app
 from parley_auth.settings import AuthSettings
+from parley_kit.identity import INTERNAL_TOKEN_HEADER
 from parley_kit.testing.stack import Isolation, StackUrls
 
 
@@ -45,3 +54,76 @@ def make_settings(urls: StackUrls, names: Isolation, **overrides: object) -> Aut
         "log_json": False,
     }
     return AuthSettings.model_validate(values | overrides)
+
+
+def cheap_hasher() -> PasswordHasher:
+    """argon2id with the smallest parameters: tests about counting, not about cost."""
+    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+class CountingHasher(PasswordHasher):
+    """Counts the passwords actually checked (from the hashing threads)."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8, parallelism=1)
+        self._lock = threading.Lock()
+        self.verified = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        with self._lock:
+            self.verified += 1
+        return super().verify(hash, password)
+
+
+class GatedHasher(PasswordHasher):
+    """Checks a password only once the test opens the gate, so hashes can be held in flight.
+    A gate left closed opens by itself after a while, so a regression fails instead of hanging."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8, parallelism=1)
+        self.gate = threading.Event()
+        self._changed = threading.Condition()
+        self.waiting = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        with self._changed:
+            self.waiting += 1
+            self._changed.notify_all()
+        try:
+            if not self.gate.wait(10):
+                self.gate.set()
+        finally:
+            with self._changed:
+                self.waiting -= 1
+                self._changed.notify_all()
+        return super().verify(hash, password)
+
+    def wait_for_waiting(self, count: int) -> bool:
+        """Block until `count` checks wait at the gate (call it through `asyncio.to_thread`)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.waiting == count, timeout=30)
+
+
+def from_address(ip: str, settings: AuthSettings) -> dict[str, str]:
+    """Headers of a call the gateway forwards for a client at `ip`."""
+    return {
+        INTERNAL_TOKEN_HEADER: settings.internal_secret.get_secret_value(),
+        "X-Forwarded-For": ip,
+    }
+
+
+def login_body(tenant: str, login: str, password: str) -> dict[str, str]:
+    return {"tenant": tenant, "login": login, "password": password}
+
+
+@asynccontextmanager
+async def running_auth(
+    settings: AuthSettings, password_hasher: PasswordHasher | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An auth app in-process with its lifespan, and a client of it."""
+    app = create_app(settings, password_hasher=password_hasher or cheap_hasher())
+    async with (
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://auth") as client,
+    ):
+        yield client

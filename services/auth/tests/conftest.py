@@ -4,10 +4,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from auth_factories import make_settings
+from auth_factories import make_settings, running_auth
 
-from parley_auth.main import create_app
 from parley_auth.settings import AuthSettings
 from parley_kit.testing.stack import Isolation, StackUrls
 
@@ -19,9 +17,5 @@ async def auth_settings(stack_urls: StackUrls, isolation: Isolation) -> AuthSett
 
 @pytest.fixture
 async def auth(auth_settings: AuthSettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(auth_settings)
-    async with (
-        LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://auth") as client,
-    ):
+    async with running_auth(auth_settings) as client:
         yield client

@@ -4,14 +4,16 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import httpx
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from parley_auth.api import internal, public
 from parley_auth.events import TOPICS, AuthEvents
 from parley_auth.keys import SigningKeys
+from parley_auth.locks import RedisLock
 from parley_auth.models import AUTH_MODELS
 from parley_auth.passwords import PasswordHashing
-from parley_auth.repository import RefreshTokenRepository, TenantRepository
+from parley_auth.repository import TenantRepository
 from parley_auth.service import AuthService
 from parley_auth.settings import AuthSettings
 from parley_auth.throttle import Throttle
@@ -26,13 +28,18 @@ from parley_kit.outbox import Outbox, OutboxRelay
 from parley_kit.tokens import JwksVerifier
 
 
-def create_app(settings: AuthSettings | None = None) -> FastAPI:
+def create_app(
+    settings: AuthSettings | None = None, *, password_hasher: PasswordHasher | None = None
+) -> FastAPI:
+    """The auth app; `password_hasher` replaces argon2's default parameters (tests, tuning)."""
     settings = settings or AuthSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         mongo = await connect_mongo(settings.mongo_url, settings.mongo_db, [*AUTH_MODELS])
-        redis = connect_redis(settings.redis_url)
+        # Redis holds auth's abuse bounds, which refuse when it fails: a timeout long enough
+        # that a busy host does not pass for an outage.
+        redis = connect_redis(settings.redis_url, timeout=2.0)
         http = httpx.AsyncClient(timeout=5.0)
         keys = SigningKeys(settings.access_token_seconds)
         await keys.load(settings.signing_key_file)
@@ -59,17 +66,26 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         app.state.authenticator = Authenticator(
             verifier, ForwardedIdentity(settings.internal_secret.get_secret_value())
         )
+        passwords = PasswordHashing(
+            workers=settings.password_hash_workers,
+            in_flight=settings.password_hashes_in_flight,
+            per_client=settings.password_hashes_per_ip,
+            hasher=password_hasher,
+        )
+        app.state.passwords = passwords
         app.state.auth_service = AuthService(
             settings,
-            TokenIssuer(settings, keys, RefreshTokenRepository()),
-            PasswordHashing(),
+            TokenIssuer(settings, keys),
+            passwords,
             Throttle(redis, f"{settings.redis_prefix}auth:"),
+            RedisLock(redis, f"{settings.redis_prefix}auth:lock:"),
             AuthEvents(outbox),
             TenantRepository(),
         )
         try:
             yield
         finally:
+            passwords.close()
             await relay.stop()
             await http.aclose()
             await redis.aclose()

@@ -1,4 +1,4 @@
-"""What auth stores: tenants, users, refresh tokens and signing keys."""
+"""What auth stores: tenants, users, sessions with their refresh tokens, and signing keys."""
 
 from datetime import UTC, datetime
 
@@ -63,24 +63,32 @@ class UserRecord(Document):
         )
 
 
-class RefreshTokenRecord(Document):
-    """One refresh token of a family; only its SHA-256 is stored."""
+class SessionRecord(Document):
+    """One refresh-token family (a login and its rotations). It is alive while this document
+    exists: revoking the session (logout, reuse) is deleting it, one atomic step."""
 
+    id: str  # type: ignore[assignment]  # random, carried in the session's refresh tokens
     tenant_id: str
     user_id: str
-    family_id: str
-    token_hash: str
-    expires_at: datetime
     created_at: datetime = Field(default_factory=now)
-    spent_at: datetime | None = None
-    revoked: bool = False
 
     class Settings:
-        name = "refresh_tokens"
-        indexes = [
-            pymongo.IndexModel([("token_hash", 1)], unique=True),
-            pymongo.IndexModel([("tenant_id", 1), ("family_id", 1)]),
-        ]
+        name = "sessions"
+
+
+class RefreshTokenRecord(Document):
+    """The one live refresh token of a session; only the SHA-256 of its secret is stored.
+    Spending it is deleting it: of parallel spends exactly one deletes, the rest are reuse."""
+
+    id: str  # type: ignore[assignment]  # random, carried in the token itself
+    tenant_id: str
+    session_id: str
+    secret_hash: str
+    expires_at: datetime
+    created_at: datetime = Field(default_factory=now)
+
+    class Settings:
+        name = "session_tokens"
 
 
 class SigningKeyRecord(Document):
@@ -95,4 +103,10 @@ class SigningKeyRecord(Document):
         indexes = [pymongo.IndexModel([("kid", 1)], unique=True)]
 
 
-AUTH_MODELS: list[type[Document]] = [TenantRecord, UserRecord, RefreshTokenRecord, SigningKeyRecord]
+AUTH_MODELS: list[type[Document]] = [
+    TenantRecord,
+    UserRecord,
+    SessionRecord,
+    RefreshTokenRecord,
+    SigningKeyRecord,
+]

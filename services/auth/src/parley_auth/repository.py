@@ -1,14 +1,13 @@
-"""Every query auth makes. Tenant data goes through `TenantScope`; the tenants table itself
-and refresh-token lookups by secret hash are global by design (marked `unscoped`)."""
+"""Every query auth makes. Tenant data goes through `TenantScope`; the tenants table itself is
+global by design (marked `unscoped`)."""
 
 import re
-from datetime import datetime
 from typing import Any
 
 from beanie import PydanticObjectId
 from bson.errors import InvalidId
 
-from parley_auth.models import RefreshTokenRecord, TenantRecord, UserRecord
+from parley_auth.models import RefreshTokenRecord, SessionRecord, TenantRecord, UserRecord
 from parley_contracts.claims import Role
 from parley_kit.mongo import TenantScope
 
@@ -86,28 +85,34 @@ class UserRepository:
         return await user.insert()
 
 
-class RefreshTokenRepository:
-    async def by_hash(self, token_hash: str) -> RefreshTokenRecord | None:
-        # unscoped: the token's secret hash identifies it before its tenant is known
-        return await RefreshTokenRecord.find_one({"token_hash": token_hash})
+class SessionRepository:
+    """Sessions and their refresh tokens. Every call is by `_id` (the one lookup FerretDB does
+    not scan for, and an atomic delete); the tenant comes from the refresh token and is checked
+    on each document."""
 
-    async def insert(self, token: RefreshTokenRecord) -> None:
+    def __init__(self, tenant_id: str) -> None:
+        self.scope = TenantScope(tenant_id)
+
+    async def session(self, session_id: str) -> SessionRecord | None:
+        return await self.scope.get(SessionRecord, session_id)
+
+    async def token(self, token_id: str) -> RefreshTokenRecord | None:
+        return await self.scope.get(RefreshTokenRecord, token_id)
+
+    async def start(self, session: SessionRecord) -> None:
+        if session.tenant_id != self.scope.tenant_id:
+            raise ValueError("a session belongs to the tenant of its repository")
+        await session.insert()
+
+    async def add_token(self, token: RefreshTokenRecord) -> None:
+        if token.tenant_id != self.scope.tenant_id:
+            raise ValueError("a refresh token belongs to the tenant of its repository")
         await token.insert()
 
-    async def spend(self, token: RefreshTokenRecord, at: datetime) -> bool:
-        """Mark spent; False if someone spent it first (a concurrent reuse)."""
-        updated = (
-            await TenantScope(token.tenant_id)
-            .collection(RefreshTokenRecord)
-            .update_one(
-                {"_id": token.id, "spent_at": None, "revoked": False}, {"$set": {"spent_at": at}}
-            )
-        )
-        return updated == 1
+    async def spend(self, token_id: str) -> bool:
+        """Delete the token; True only for the one caller whose delete removed it."""
+        return await self.scope.collection(RefreshTokenRecord).delete_by_id(token_id)
 
-    async def revoke_family(self, tenant_id: str, family_id: str) -> None:
-        await (
-            TenantScope(tenant_id)
-            .collection(RefreshTokenRecord)
-            .update_many({"family_id": family_id}, {"$set": {"revoked": True}})
-        )
+    async def end(self, session_id: str) -> None:
+        """Revoke the session: every refresh token of it is refused from now on."""
+        await self.scope.collection(SessionRecord).delete_by_id(session_id)

@@ -6,11 +6,12 @@ import json
 from pymongo.errors import DuplicateKeyError
 
 from parley_auth.events import AuthEvents
+from parley_auth.locks import RedisLock
 from parley_auth.models import TenantRecord, UserRecord
 from parley_auth.passwords import PasswordHashing
 from parley_auth.repository import TenantRepository, UserRepository
 from parley_auth.settings import AuthSettings
-from parley_auth.throttle import Throttle
+from parley_auth.throttle import Bound, ProgressiveDelay, Reservation, Throttle, login_key
 from parley_auth.tokens import TokenIssuer
 from parley_contracts.claims import AccessClaims, Role
 from parley_contracts.resources import (
@@ -25,7 +26,14 @@ from parley_contracts.resources import (
     Tokens,
     User,
 )
-from parley_kit.problems import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
+from parley_kit.problems import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    ProblemError,
+    Unauthorized,
+    Unprocessable,
+)
 
 BAD_CREDENTIALS = "invalid credentials"
 
@@ -53,6 +61,7 @@ class AuthService:
         tokens: TokenIssuer,
         passwords: PasswordHashing,
         throttle: Throttle,
+        role_changes: RedisLock,
         events: AuthEvents,
         tenants: TenantRepository,
     ) -> None:
@@ -60,17 +69,41 @@ class AuthService:
         self._tokens = tokens
         self._passwords = passwords
         self._throttle = throttle
+        self._role_changes = role_changes
         self._events = events
         self._tenants = tenants
+
+    # --- limits ----------------------------------------------------------------------------
+
+    def _tenant_creations(self, client_ip: str) -> Bound:
+        return Bound(
+            f"tenants:ip:{client_ip}", self._settings.tenant_creation_per_ip_per_hour, 3600
+        )
+
+    def _signups(self, client_ip: str) -> Bound:
+        settings = self._settings
+        return Bound(
+            f"signups:ip:{client_ip}", settings.signups_per_ip, settings.signup_window_seconds
+        )
+
+    async def _hash_or_release(self, password: str, client_ip: str, reserved: Reservation) -> str:
+        try:
+            return await self._passwords.hash(password, client_ip)
+        except ProblemError:
+            await reserved.release()  # refused for capacity: nothing was attempted
+            raise
 
     # --- tenants ---------------------------------------------------------------------------
 
     async def create_tenant(self, body: TenantCreate, client_ip: str) -> TenantCreated:
         if not self._settings.tenant_creation_enabled:
             raise Forbidden("tenant creation is disabled on this deployment")
-        ip_key = f"tenants:ip:{client_ip}"
-        await self._throttle.check("tenant creations", [(ip_key, self._limit_tenants())])
-        await self._throttle.hit([ip_key], 3600)
+        reserved = await self._throttle.reserve(
+            "tenant creations", [self._tenant_creations(client_ip), self._signups(client_ip)]
+        )
+        owner = body.owner
+        # Hash first: a tenant is never left without its owner because hashing was busy.
+        password_hash = await self._hash_or_release(owner.password, client_ip, reserved)
         try:
             tenant = await self._tenants.insert(
                 TenantRecord(name=body.name, slug=body.slug, signup_policy=body.signup_policy)
@@ -79,12 +112,11 @@ class AuthService:
             raise Conflict(f"the tenant slug {body.slug!r} is taken") from exc
         resource = tenant.resource()
         await self._events.tenant_created(resource)
-        owner = body.owner
         user = await self._create_user(
             resource.id,
             owner.username,
             str(owner.email),
-            owner.password,
+            password_hash,
             owner.display_name,
             [Role.OWNER],
         )
@@ -92,13 +124,15 @@ class AuthService:
             tenant=resource, user=user.resource(), tokens=await self._tokens.issue(user)
         )
 
-    def _limit_tenants(self) -> int:
-        return self._settings.tenant_creation_per_ip_per_hour
-
-    async def ensure_tenant(self, slug: str, name: str) -> Tenant:
+    async def ensure_tenant(self, slug: str, name: str, client_ip: str) -> Tenant:
+        """The tenant `slug`, created on first use (legacy `/api` signup) under the same
+        per-address bound of tenant creations as `POST /v1/tenants`."""
         existing = await self._tenants.by_slug(slug)
         if existing is not None:
             return existing.resource()
+        if not self._settings.tenant_creation_enabled:
+            raise Forbidden("tenant creation is disabled on this deployment")
+        await self._throttle.reserve("tenant creations", [self._tenant_creations(client_ip)])
         try:
             tenant = await self._tenants.insert(TenantRecord(name=name, slug=slug))
         except DuplicateKeyError:
@@ -111,17 +145,19 @@ class AuthService:
 
     # --- accounts --------------------------------------------------------------------------
 
-    async def signup(self, body: Signup) -> SignedUp:
+    async def signup(self, body: Signup, client_ip: str) -> SignedUp:
+        reserved = await self._throttle.reserve("signups", [self._signups(client_ip)])
         tenant = await self._tenants.by_slug(body.tenant)
         if tenant is None:
             raise NotFound(f"no tenant {body.tenant!r}")
         if tenant.signup_policy is SignupPolicy.INVITE:
             raise Forbidden("this tenant accepts members by invitation only")
+        password_hash = await self._hash_or_release(body.password, client_ip, reserved)
         user = await self._create_user(
             str(tenant.id),
             body.username,
             str(body.email),
-            body.password,
+            password_hash,
             body.display_name,
             [Role.MEMBER],
         )
@@ -132,7 +168,7 @@ class AuthService:
         tenant_id: str,
         username: str,
         email: str,
-        password: str,
+        password_hash: str,
         display_name: str | None,
         roles: list[Role],
     ) -> UserRecord:
@@ -141,7 +177,7 @@ class AuthService:
             username=username,
             username_key=username.lower(),
             email=email.lower(),
-            password_hash=self._passwords.hash(password),
+            password_hash=password_hash,
             display_name=display_name,
             roles=roles,
         )
@@ -153,23 +189,37 @@ class AuthService:
         return user
 
     async def login(self, body: Login, client_ip: str) -> Tokens:
-        login_key = f"login:{body.tenant}:{body.login.strip().lower()}"
-        ip_key = f"login:ip:{client_ip}"
-        limits = [
-            (login_key, self._settings.login_failures_per_login),
-            (ip_key, self._settings.login_failures_per_ip),
-        ]
-        await self._throttle.check("failed logins", limits)
-        tenant = await self._tenants.by_slug(body.tenant)
-        user = await UserRepository(str(tenant.id)).by_login(body.login) if tenant else None
-        # Verify even without a user, so the answer takes as long either way.
-        valid = self._passwords.verify(user.password_hash if user else None, body.password)
-        if user is None or not valid:
-            await self._throttle.hit(
-                [login_key, ip_key], self._settings.login_failure_window_seconds
+        settings = self._settings
+        window = settings.login_failure_window_seconds
+        account = f"{body.tenant}:{login_key(body.login)}"
+        # The place is taken before the password is checked, so parallel guesses cannot all
+        # pass the check; a login that succeeds gives it back (only failures count).
+        reserved = await self._throttle.reserve(
+            "failed logins",
+            [
+                Bound(f"login:{account}:ip:{client_ip}", settings.login_failures_per_login, window),
+                Bound(f"login:ip:{client_ip}", settings.login_failures_per_ip, window),
+            ],
+            ProgressiveDelay(
+                f"login:{account}",
+                free=settings.login_failures_per_account,
+                window_seconds=window,
+                max_seconds=settings.login_delay_max_seconds,
+            ),
+        )
+        try:
+            tenant = await self._tenants.by_slug(body.tenant)
+            user = await UserRepository(str(tenant.id)).by_login(body.login) if tenant else None
+            # Verify even without a user, so the answer takes as long either way.
+            valid = await self._passwords.verify(
+                user.password_hash if user else None, body.password, client_ip
             )
+        except Exception:
+            await reserved.release()  # refused for capacity or a store fault: not a guess
+            raise
+        if user is None or not valid:
             raise Unauthorized(BAD_CREDENTIALS)
-        await self._throttle.clear(login_key)
+        await reserved.release()
         return await self._tokens.issue(user)
 
     async def refresh(self, refresh_token: str) -> Tokens:
@@ -177,7 +227,7 @@ class AuthService:
         user = await UserRepository(spent.tenant_id).by_id(spent.user_id)
         if user is None:
             raise Unauthorized("the account no longer exists")
-        return await self._tokens.issue(user, family_id=spent.family_id)
+        return await self._tokens.issue(user, session_id=spent.session_id)
 
     async def logout(self, refresh_token: str) -> None:
         await self._tokens.revoke(refresh_token)
@@ -202,23 +252,31 @@ class AuthService:
         return Page[User](items=[r.resource() for r in records], next_cursor=next_cursor)
 
     async def set_roles(self, claims: AccessClaims, user_id: str, roles: list[Role]) -> User:
-        if not claims.is_tenant_admin:
-            raise Forbidden("only tenant owners and admins change roles")
         users = UserRepository(claims.tenant_id)
-        user = await users.by_id(user_id)
-        if user is None:
-            raise NotFound("no such user")
-        wanted = list(dict.fromkeys(roles))
-        touches_owner = Role.OWNER in wanted or Role.OWNER in user.roles
-        if touches_owner and not claims.has_role(Role.OWNER):
-            raise Forbidden("only owners grant or remove the owner role")
-        if (
-            Role.OWNER in user.roles
-            and Role.OWNER not in wanted
-            and await users.count_owners() <= 1
-        ):
-            raise Conflict("the last owner of a tenant cannot be demoted")
-        updated = await users.set_roles(user, wanted)
+        # One role change of a tenant at a time: the last-owner rule reads every owner before
+        # it writes, which the document engine cannot make atomic.
+        async with self._role_changes.held(f"roles:{claims.tenant_id}"):
+            # The caller's roles as stored now, not as their token says (it may predate a
+            # demotion).
+            caller = await users.by_id(claims.user_id)
+            if caller is None:
+                raise Unauthorized("the account no longer exists")
+            if not any(role in caller.roles for role in (Role.OWNER, Role.ADMIN)):
+                raise Forbidden("only tenant owners and admins change roles")
+            user = await users.by_id(user_id)
+            if user is None:
+                raise NotFound("no such user")
+            wanted = list(dict.fromkeys(roles))
+            touches_owner = Role.OWNER in wanted or Role.OWNER in user.roles
+            if touches_owner and Role.OWNER not in caller.roles:
+                raise Forbidden("only owners grant or remove the owner role")
+            if (
+                Role.OWNER in user.roles
+                and Role.OWNER not in wanted
+                and await users.count_owners() <= 1
+            ):
+                raise Conflict("the last owner of a tenant cannot be demoted")
+            updated = await users.set_roles(user, wanted)
         await self._events.user_updated(updated.resource())
         return updated.resource()
 

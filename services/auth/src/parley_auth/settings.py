@@ -24,6 +24,36 @@ class AuthSettings(ServiceSettings):
 
     tenant_creation_enabled: bool = True
     tenant_creation_per_ip_per_hour: int = Field(default=60, ge=1)
-    login_failures_per_login: int = Field(default=5, ge=1)
-    login_failures_per_ip: int = Field(default=100, ge=1)
+    signups_per_ip: int = Field(
+        default=20,
+        ge=1,
+        description="accounts created (signups and tenant owners) per client IP and window",
+    )
+    signup_window_seconds: int = Field(default=900, ge=1)
+
+    login_failures_per_login: int = Field(
+        default=5, ge=1, description="failed logins per tenant + login + client IP and window"
+    )
+    login_failures_per_ip: int = Field(
+        default=100, ge=1, description="failed logins per client IP and window"
+    )
     login_failure_window_seconds: int = Field(default=900, ge=1)
+    login_failures_per_account: int = Field(
+        default=20,
+        ge=1,
+        description="failed logins of one account from every address per window before each "
+        "further attempt waits (1 s, doubling)",
+    )
+    login_delay_max_seconds: int = Field(
+        default=300, ge=1, description="the longest wait between attempts on one account"
+    )
+
+    password_hash_workers: int = Field(
+        default=2, ge=1, description="threads hashing passwords (argon2 releases the GIL)"
+    )
+    password_hashes_in_flight: int = Field(
+        default=32, ge=1, description="hashes running or queued; beyond: 503 + Retry-After"
+    )
+    password_hashes_per_ip: int = Field(
+        default=4, ge=1, description="hashes of one client IP at once; beyond: 429 + Retry-After"
+    )

@@ -1,5 +1,7 @@
 """Tenant isolation and role rules, tried as an attacker would."""
 
+import asyncio
+
 import httpx
 import pytest
 from auth_factories import bearer, signup_body, tenant_body
@@ -110,3 +112,51 @@ async def test_internal_routes_need_the_internal_secret(auth: httpx.AsyncClient)
     assert (
         await auth.post("/internal/v1/users:resolve", json=body, headers=wrong)
     ).status_code == 401
+
+
+async def test_two_owners_demoting_themselves_at_once_leave_exactly_one_owner(
+    auth: httpx.AsyncClient,
+) -> None:
+    owner = (await auth.post("/v1/tenants", json=tenant_body("owners"))).json()
+    second = (await auth.post("/v1/auth/signup", json=signup_body("owners", "olga"))).json()
+    promoted = await auth.put(
+        f"/v1/users/{second['user']['id']}/roles",
+        json={"roles": ["owner"]},
+        headers=bearer(owner["tokens"]["access_token"]),
+    )
+    assert promoted.status_code == 200
+    olga_token = await login(auth, "owners", "olga", "member-pass-1")
+
+    answers = await asyncio.gather(
+        *(
+            auth.put(
+                f"/v1/users/{user_id}/roles", json={"roles": ["member"]}, headers=bearer(token)
+            )
+            for user_id, token in (
+                (owner["user"]["id"], owner["tokens"]["access_token"]),
+                (second["user"]["id"], olga_token),
+            )
+        )
+    )
+
+    assert sorted(a.status_code for a in answers) == [200, 409]
+    users = (await auth.get("/v1/users", headers=bearer(olga_token))).json()["items"]
+    assert sum("owner" in u["roles"] for u in users) == 1
+
+
+async def test_a_demoted_admin_cannot_change_roles_with_an_older_token(
+    auth: httpx.AsyncClient,
+) -> None:
+    owner = (await auth.post("/v1/tenants", json=tenant_body("demoted"))).json()
+    mia = (await auth.post("/v1/auth/signup", json=signup_body("demoted", "mia"))).json()
+    owner_headers = bearer(owner["tokens"]["access_token"])
+    mia_id = mia["user"]["id"]
+    await auth.put(f"/v1/users/{mia_id}/roles", json={"roles": ["admin"]}, headers=owner_headers)
+    admin_token = await login(auth, "demoted", "mia", "member-pass-1")
+    await auth.put(f"/v1/users/{mia_id}/roles", json={"roles": ["member"]}, headers=owner_headers)
+
+    repromote = await auth.put(
+        f"/v1/users/{mia_id}/roles", json={"roles": ["admin"]}, headers=bearer(admin_token)
+    )
+
+    assert repromote.status_code == 403, "the stored roles decide, not the token's"

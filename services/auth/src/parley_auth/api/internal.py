@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, StringConstraints
 
-from parley_auth.dependencies import AuthServiceDep
+from parley_auth.dependencies import AuthServiceDep, ClientIp
 from parley_contracts.resources import Tenant, User
 from parley_contracts.validation import Slug
 from parley_kit.identity import InternalCaller
@@ -51,5 +51,7 @@ async def users_by_username(body: UsersByName, service: AuthServiceDep) -> Users
 
 
 @router.post("/tenants:ensure")
-async def ensure_tenant(body: EnsureTenant, service: AuthServiceDep) -> TenantFound:
-    return TenantFound(tenant=await service.ensure_tenant(body.slug, body.name))
+async def ensure_tenant(body: EnsureTenant, service: AuthServiceDep, ip: ClientIp) -> TenantFound:
+    """The tenant, created on first use; creating one counts against the client IP forwarded
+    in `X-Forwarded-For` (else the caller's own address), like `POST /v1/tenants`."""
+    return TenantFound(tenant=await service.ensure_tenant(body.slug, body.name, ip))

@@ -31,8 +31,8 @@ async def create_tenant(body: TenantCreate, service: AuthServiceDep, ip: ClientI
 
 
 @router.post("/v1/auth/signup", status_code=status.HTTP_201_CREATED, tags=["auth"])
-async def signup(body: Signup, service: AuthServiceDep) -> SignedUp:
-    return await service.signup(body)
+async def signup(body: Signup, service: AuthServiceDep, ip: ClientIp) -> SignedUp:
+    return await service.signup(body, ip)
 
 
 @router.post("/v1/auth/login", tags=["auth"])
