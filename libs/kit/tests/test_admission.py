@@ -13,6 +13,7 @@ from pymongo.errors import (
     DuplicateKeyError,
     ExecutionTimeout,
     NetworkTimeout,
+    OperationFailure,
     ServerSelectionTimeoutError,
 )
 from starlette.types import Message, Receive, Scope, Send
@@ -411,6 +412,11 @@ def failing_router() -> APIRouter:
     async def no_server() -> None:
         raise ServerSelectionTimeoutError("no servers")
 
+    @router.get("/ferretdb-interrupted")
+    async def ferretdb_interrupted() -> None:
+        # What FerretDB answers when a query's maxTimeMS runs out.
+        raise OperationFailure("handleMaxTimeMSError: operation was interrupted", 1)
+
     @router.post("/duplicate")
     async def duplicate() -> None:
         raise DuplicateKeyError("E11000")
@@ -432,7 +438,12 @@ async def test_store_timeouts_are_503_problems_with_retry_after() -> None:
     async with service_client() as http:
         answers = [
             await http.get(path)
-            for path in ("/execution-timeout", "/network-timeout", "/no-server")
+            for path in (
+                "/execution-timeout",
+                "/network-timeout",
+                "/no-server",
+                "/ferretdb-interrupted",
+            )
         ]
     for answer in answers:
         assert answer.status_code == 503, answer.text

@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -154,10 +154,24 @@ def _validation_problem(errors: Any, instance: str) -> JSONResponse:
     )
 
 
+MAX_TIME_EXPIRED = 50
+
+
+def _interrupted_by_deadline(exc: PyMongoError) -> bool:
+    """FerretDB reports a query stopped by its `maxTimeMS` as a generic `OperationFailure`
+    (code 1, "handleMaxTimeMSError ... interrupted") where MongoDB says `MaxTimeMSExpired`."""
+    if not isinstance(exc, OperationFailure):
+        return False
+    message = str(exc)
+    return exc.code == MAX_TIME_EXPIRED or "MaxTimeMS" in message or "interrupted" in message
+
+
 def dependency_unavailable(exc: Exception, retry_after: int) -> ServiceUnavailable | None:
     """The 503 for a store or cache that timed out (the request's deadline ran out, see
     `parley_kit.deadlines`) or cannot be reached; None for any other error."""
-    if isinstance(exc, PyMongoError) and (exc.timeout or isinstance(exc, ConnectionFailure)):
+    if isinstance(exc, PyMongoError) and (
+        exc.timeout or isinstance(exc, ConnectionFailure) or _interrupted_by_deadline(exc)
+    ):
         return ServiceUnavailable(
             "the document store did not answer within the request's deadline; retry shortly",
             retry_after=retry_after,

@@ -24,6 +24,7 @@ from parley_kit.cache import REDIS_FAILURES
 from parley_kit.problems import ServiceUnavailable
 from parley_messaging.projection import scripts
 
+LOADED_MARK = "_ok"  # the field (or set member) that marks a part as loaded
 P = ParamSpec("P")
 T = TypeVar("T")
 Json = dict[str, Any]
@@ -87,7 +88,6 @@ class ConversationKeys:
         self.base = base
         self.seq = base + "seq"
         self.gen = base + "gen"
-        self.ok = base + "ok"
         self.page = base + "page"
         self.stable = base + "stable"
         self.hole = base + "hole"
@@ -108,7 +108,6 @@ class ConversationKeys:
 class UserKeys:
     def __init__(self, prefix: str, tenant_id: str, user_id: str) -> None:
         base = f"{prefix}u:{{{tenant_id}:{user_id}}}:"
-        self.ok = base + "ok"
         self.gen = base + "gen"
         self.conversations = base + "conversations"
 
@@ -187,7 +186,7 @@ class ConversationProjection:
     async def commit(self, keys: ConversationKeys, seq: int, message: Json) -> tuple[int, int]:
         """Add a stored message; (stable seq or -1 if the page is not loaded, hole since ms)."""
         stable, hole = await self._commit(
-            keys=[keys.ok, keys.gen, keys.page, keys.stable, keys.hole],
+            keys=[keys.gen, keys.page, keys.stable, keys.hole],
             args=[seq, json.dumps(message, separators=(",", ":")), self._keep, _now_ms()],
         )
         return int(stable), int(hole)
@@ -195,7 +194,7 @@ class ConversationProjection:
     @_redis_required
     async def replace(self, keys: ConversationKeys, seq: int, message: Json) -> None:
         await self._replace(
-            keys=[keys.ok, keys.gen, keys.page],
+            keys=[keys.gen, keys.page],
             args=[seq, json.dumps(message, separators=(",", ":"))],
         )
 
@@ -207,7 +206,7 @@ class ConversationProjection:
         for item in items:
             args += [item["seq"], json.dumps(item, separators=(",", ":"))]
         loaded = await self._load_page(
-            keys=[keys.ok, keys.gen, keys.page, keys.stable, keys.hole], args=args
+            keys=[keys.gen, keys.page, keys.stable, keys.hole], args=args
         )
         return bool(loaded)
 
@@ -218,7 +217,7 @@ class ConversationProjection:
         """None: the page is not loaded."""
         mode, bound = ("after", after) if after is not None else ("before", before or 0)
         raw = await self._read_page(
-            keys=[keys.ok, keys.page, keys.stable, keys.hole, keys.rx, keys.replies],
+            keys=[keys.page, keys.stable, keys.hole, keys.rx, keys.replies],
             args=[mode, bound, limit],
         )
         if not int(raw[0]):
@@ -245,7 +244,7 @@ class ConversationProjection:
         """Reactions and reply counts of these messages; None: not loaded."""
         if not seqs:
             return {}
-        raw = await self._decorations(keys=[keys.ok, keys.rx, keys.replies], args=seqs)
+        raw = await self._decorations(keys=[keys.rx, keys.replies], args=seqs)
         if not int(raw[0]):
             return None
         return _decorations(seqs, raw[1], raw[2])
@@ -258,7 +257,7 @@ class ConversationProjection:
     ) -> int:
         """The message's reaction version after the change (-1: reactions not loaded)."""
         version = await self._react(
-            keys=[keys.ok, keys.gen, keys.rx], args=[seq, emoji, user_id, "1" if present else "0"]
+            keys=[keys.gen, keys.rx], args=[seq, emoji, user_id, "1" if present else "0"]
         )
         return int(version)
 
@@ -269,14 +268,14 @@ class ConversationProjection:
         args: list[Any] = ["rx", generation]
         for seq, doc in by_seq.items():
             args += [seq, json.dumps(doc, separators=(",", ":"))]
-        return bool(await self._load_hash(keys=[keys.ok, keys.gen, keys.rx], args=args))
+        return bool(await self._load_hash(keys=[keys.gen, keys.rx], args=args))
 
     @_redis_required
     async def reply(
         self, keys: ConversationKeys, parent_seq: int, reply_seq: int, reply_id: str
     ) -> int:
         count = await self._reply(
-            keys=[keys.ok, keys.gen, keys.replies, keys.thread(parent_seq)],
+            keys=[keys.gen, keys.replies, keys.thread(parent_seq)],
             args=[parent_seq, reply_seq, reply_id],
         )
         return int(count)
@@ -288,7 +287,7 @@ class ConversationProjection:
         args: list[Any] = [generation, keys.thread_prefix]
         for parent_seq, reply_seq, reply_id in replies:
             args += [parent_seq, reply_seq, reply_id]
-        loaded = await self._load_replies(keys=[keys.ok, keys.gen, keys.replies], args=args)
+        loaded = await self._load_replies(keys=[keys.gen, keys.replies], args=args)
         return bool(loaded)
 
     @_redis_required
@@ -298,7 +297,8 @@ class ConversationProjection:
         """Seqs of the replies to a message after `after_seq`, oldest first; None: the
         threads are not loaded."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hexists(keys.ok, "replies")
+            pipe.hmget(keys.replies, [LOADED_MARK, str(parent_seq)])
+            pipe.zcard(keys.thread(parent_seq))
             pipe.zrangebyscore(
                 keys.thread(parent_seq),
                 f"({after_seq}",
@@ -307,8 +307,8 @@ class ConversationProjection:
                 num=limit,
                 withscores=True,
             )
-            loaded, found = await pipe.execute()
-        if not loaded:
+            (loaded, count), size, found = await pipe.execute()
+        if not loaded or int(count or 0) != size:  # a thread Redis dropped on its own
             return None
         return [int(score) for _, score in found]
 
@@ -317,7 +317,7 @@ class ConversationProjection:
     @_redis_required
     async def member_of(self, keys: ConversationKeys, user_id: str) -> MemberView | None:
         """None: the members are not loaded."""
-        raw = await self._member_of(keys=[keys.ok, keys.members, keys.meta], args=[user_id])
+        raw = await self._member_of(keys=[keys.members, keys.meta], args=[user_id])
         if not int(raw[0]):
             return None
         member = _text(raw[1])
@@ -327,11 +327,15 @@ class ConversationProjection:
 
     @_redis_required
     async def members(self, keys: ConversationKeys) -> tuple[Json, dict[str, Json]] | None:
-        raw = await self._members(keys=[keys.ok, keys.members, keys.meta])
+        raw = await self._members(keys=[keys.members, keys.meta])
         if not int(raw[0]):
             return None
         flat = raw[1]
-        members = {_text(flat[i]) or "": json.loads(flat[i + 1]) for i in range(0, len(flat), 2)}
+        members = {
+            _text(flat[i]) or "": json.loads(flat[i + 1])
+            for i in range(0, len(flat), 2)
+            if _text(flat[i]) != LOADED_MARK
+        }
         return json.loads(raw[2]), members
 
     @_redis_required
@@ -339,12 +343,12 @@ class ConversationProjection:
         self, keys: ConversationKeys, user_id: str, member: Json | None
     ) -> None:
         value = json.dumps(member, separators=(",", ":")) if member is not None else ""
-        await self._member_change(keys=[keys.ok, keys.gen, keys.members], args=[user_id, value])
+        await self._member_change(keys=[keys.gen, keys.members], args=[user_id, value])
 
     @_redis_required
     async def conversation_changed(self, keys: ConversationKeys, conversation: Json) -> None:
         await self._meta_change(
-            keys=[keys.ok, keys.gen, keys.meta],
+            keys=[keys.gen, keys.meta],
             args=[json.dumps(conversation, separators=(",", ":"))],
         )
 
@@ -359,24 +363,22 @@ class ConversationProjection:
         args: list[Any] = [generation, json.dumps(conversation, separators=(",", ":"))]
         for user_id, member in members.items():
             args += [user_id, json.dumps(member, separators=(",", ":"))]
-        loaded = await self._load_members(
-            keys=[keys.ok, keys.gen, keys.members, keys.meta], args=args
-        )
+        loaded = await self._load_members(keys=[keys.gen, keys.members, keys.meta], args=args)
         return bool(loaded)
 
     # --- a user's conversations ------------------------------------------------------------
 
     @_redis_required
     async def conversations_of(self, keys: UserKeys) -> list[str] | None:
-        raw = await self._set_read(keys=[keys.ok, keys.conversations], args=["conversations"])
+        raw = await self._set_read(keys=[keys.conversations])
         if not int(raw[0]):
             return None
-        return sorted(_text(value) or "" for value in raw[1])
+        return sorted(v for v in (_text(value) or "" for value in raw[1]) if v != LOADED_MARK)
 
     @_redis_required
     async def user_joined(self, keys: UserKeys, conversation_id: str, joined: bool) -> None:
         await self._set_change(
-            keys=[keys.ok, keys.gen, keys.conversations],
+            keys=[keys.gen, keys.conversations],
             args=["conversations", conversation_id, "1" if joined else "0"],
         )
 
@@ -385,7 +387,7 @@ class ConversationProjection:
         self, keys: UserKeys, generation: str, conversation_ids: list[str]
     ) -> bool:
         loaded = await self._load_set(
-            keys=[keys.ok, keys.gen, keys.conversations],
+            keys=[keys.gen, keys.conversations],
             args=["conversations", generation, *conversation_ids],
         )
         return bool(loaded)
