@@ -478,7 +478,7 @@ async def test_every_route_documents_the_503_problem() -> None:
         if path not in {"/healthz", "/readyz", "/metrics"}
         for operation in item.values()
     ]
-    assert len(operations) == 4
+    assert len(operations) == 5
     for path, operation in operations:
         unavailable = operation["responses"]["503"]
         assert "Retry-After" in unavailable["headers"], path
