@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from beanie import Document, init_beanie
 from beanie.odm.queries.find import FindMany, FindOne
-from pymongo import AsyncMongoClient, ReturnDocument
+from pymongo import AsyncMongoClient, ReturnDocument, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 
 from parley_kit.group_commit import GroupCommit
@@ -19,15 +19,22 @@ D = TypeVar("D", bound=Document)
 
 
 async def connect_mongo(
-    url: str, database: str, models: Sequence[type[Document]], *, timeout_ms: int = 5000
+    url: str,
+    database: str,
+    models: Sequence[type[Document]],
+    *,
+    timeout_ms: int = 5000,
+    event_listeners: Sequence[monitoring._EventListener] = (),
 ) -> AsyncMongoClient[Any]:
-    """Connect and initialise Beanie, then create the models' indexes."""
+    """Connect and initialise Beanie, then create the models' indexes. `event_listeners`
+    (pymongo command monitoring) let tests see every query a service sends."""
     client: AsyncMongoClient[Any] = AsyncMongoClient(
         url,
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
         tz_aware=True,
         uuidRepresentation="standard",
+        event_listeners=list(event_listeners),
     )
     await init_beanie(database=client[database], document_models=list(models), skip_indexes=True)
     await create_indexes(models)
