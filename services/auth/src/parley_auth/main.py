@@ -41,8 +41,12 @@ def create_app(
         # that a busy host does not pass for an outage.
         redis = connect_redis(settings.redis_url, timeout=2.0)
         http = httpx.AsyncClient(timeout=5.0)
+        locks = RedisLock(redis, f"{settings.redis_prefix}auth:lock:")
         keys = SigningKeys(settings.access_token_seconds)
-        await keys.load(settings.signing_key_file)
+        # Replicas starting together on an empty store must not each create a first key (each
+        # would publish only its own): one at a time checks and creates.
+        async with locks.held("signing-keys"):
+            await keys.load(settings.signing_key_file)
         verifier = JwksVerifier(
             f"{settings.public_url}/.well-known/jwks.json",
             issuer=settings.jwt_issuer,
@@ -78,7 +82,7 @@ def create_app(
             TokenIssuer(settings, keys),
             passwords,
             Throttle(redis, f"{settings.redis_prefix}auth:"),
-            RedisLock(redis, f"{settings.redis_prefix}auth:lock:"),
+            locks,
             AuthEvents(outbox),
             TenantRepository(),
         )

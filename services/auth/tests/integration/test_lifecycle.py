@@ -6,7 +6,7 @@ import json
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
-from auth_factories import bearer, signup_body, tenant_body
+from auth_factories import bearer, from_address, signup_body, tenant_body
 
 from parley_auth.settings import AuthSettings
 from parley_contracts.events import EventEnvelope
@@ -124,3 +124,22 @@ async def test_tenant_events_reach_kafka(
     finally:
         await consumer.stop()
     assert seen == {EventType.TENANT_CREATED, EventType.USER_CREATED}
+
+
+async def test_parallel_signups_of_one_username_create_exactly_one_account(
+    auth: httpx.AsyncClient, auth_settings: AuthSettings
+) -> None:
+    await auth.post("/v1/tenants", json=tenant_body("taken"))
+
+    answers = await asyncio.gather(
+        *(
+            auth.post(
+                "/v1/auth/signup",
+                json=signup_body("taken", "zoe") | {"email": f"zoe{n}@example.com"},
+                headers=from_address(f"192.0.2.{n}", auth_settings),
+            )
+            for n in range(16)
+        )
+    )
+
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 15

@@ -5,9 +5,11 @@ Two auth replicas serve the refreshes over HTTP, so nothing in one process can s
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from auth_factories import cheap_hasher, login_body, make_settings, tenant_body
 
 from parley_auth.main import create_app
@@ -101,3 +103,19 @@ async def test_logout_ends_the_session_on_every_replica(
     assert (await two.post("/v1/auth/logout", json={"refresh_token": newer})).status_code == 204
     assert (await refresh(one, newer)).status_code == 401
     assert (await two.post("/v1/auth/logout", json={"refresh_token": newer})).status_code == 401
+
+
+async def test_replicas_starting_together_on_an_empty_store_share_one_signing_key(
+    stack_urls: StackUrls, isolation: Isolation
+) -> None:
+    settings = make_settings(stack_urls, isolation)
+    apps = [create_app(settings, password_hasher=cheap_hasher()) for _ in range(3)]
+    async with AsyncExitStack() as stack:
+        await asyncio.gather(
+            *(stack.enter_async_context(LifespanManager(app, startup_timeout=60)) for app in apps)
+        )
+        published = [app.state.signing_keys.jwks()["keys"] for app in apps]
+
+    kids = [{key["kid"] for key in keys} for keys in published]
+    assert kids[0] == kids[1] == kids[2]
+    assert len(kids[0]) == 1
