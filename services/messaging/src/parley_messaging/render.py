@@ -29,19 +29,23 @@ def base_message(record: MessageRecord) -> dict[str, Any]:
     }
 
 
+def decorated(
+    base: dict[str, Any], reactions: dict[str, Any] | None = None, reply_count: int = 0
+) -> dict[str, Any]:
+    """The message resource as JSON-ready data (the history path serialises it as it is)."""
+    doc = reactions or {"v": 0, "r": {}}
+    deleted = bool(base["deleted"])
+    return base | {
+        "reactions": {} if deleted else {e: list(u) for e, u in doc["r"].items() if u},
+        "reply_count": reply_count,
+        "version": int(base["version"]) + int(doc.get("v", 0)),
+    }
+
+
 def decorate(
     base: dict[str, Any], reactions: dict[str, Any] | None = None, reply_count: int = 0
 ) -> Message:
-    doc = reactions or {"v": 0, "r": {}}
-    deleted = bool(base["deleted"])
-    return Message.model_validate(
-        base
-        | {
-            "reactions": {} if deleted else {e: list(u) for e, u in doc["r"].items() if u},
-            "reply_count": reply_count,
-            "version": int(base["version"]) + int(doc.get("v", 0)),
-        }
-    )
+    return Message.model_validate(decorated(base, reactions, reply_count))
 
 
 def conversation_resource(

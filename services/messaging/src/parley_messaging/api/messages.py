@@ -2,6 +2,7 @@
 
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Header, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 
@@ -44,7 +45,7 @@ async def send_message(
     )
 
 
-@router.get("")
+@router.get("", response_model=Page[Message])
 async def list_messages(
     conversation_id: str,
     claims: CurrentClaims,
@@ -53,9 +54,9 @@ async def list_messages(
     after_seq: Seq = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE_LIMIT,
-) -> Page[Message]:
+) -> Response:
     """Without `after_seq`: newest first. With `after_seq`: oldest first (gap-fill)."""
-    return await service.history(
+    page = await service.history(
         claims,
         conversation_id,
         before_seq=before_seq,
@@ -63,6 +64,7 @@ async def list_messages(
         cursor=cursor,
         limit=limit,
     )
+    return Response(orjson.dumps(page), media_type="application/json")
 
 
 @router.get("/{message_id}")

@@ -13,6 +13,7 @@ import contextvars
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 from redis.asyncio import Redis
@@ -190,7 +191,8 @@ class MessageService:
         after_seq: int | None,
         cursor: str | None,
         limit: int,
-    ) -> Page[Message]:
+    ) -> dict[str, Any]:
+        """A `Page[Message]` as JSON-ready data: the hottest read skips model validation."""
         member = await self._membership.require_member(
             claims.tenant_id, conversation_id, claims.user_id
         )
@@ -207,11 +209,11 @@ class MessageService:
         )
         if after_seq is not None:
             next_cursor = encode_cursor(after=hi) if hi < stable and items else None
-            return Page[Message](items=items, next_cursor=next_cursor)
+            return {"items": items, "next_cursor": next_cursor}
         # Newest first: older messages exist exactly when the oldest one shown is not seq 1.
         items.reverse()
         next_cursor = encode_cursor(before=lo) if items and lo > 1 else None
-        return Page[Message](items=items, next_cursor=next_cursor)
+        return {"items": items, "next_cursor": next_cursor}
 
     async def get(self, claims: AccessClaims, conversation_id: str, message_id: str) -> Message:
         member = await self._membership.require_member(

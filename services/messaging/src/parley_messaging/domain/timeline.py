@@ -31,7 +31,7 @@ from parley_kit.problems import ServiceUnavailable
 from parley_messaging.events import MessagingEvents
 from parley_messaging.models import MessageRecord, message_id, parse_message_id
 from parley_messaging.projection import ConversationKeys, ConversationProjection
-from parley_messaging.render import base_message, decorate
+from parley_messaging.render import base_message, decorate, decorated
 from parley_messaging.repository import MessageRepository, ReactionRepository
 
 log = get_logger(__name__)
@@ -250,8 +250,9 @@ class Timeline:
         before: int | None,
         after: int | None,
         limit: int,
-    ) -> tuple[list[Message], int, int, int]:
-        """(messages ascending, stable seq, lo, hi) of the history range asked for."""
+    ) -> tuple[list[dict[str, Any]], int, int, int]:
+        """(messages ascending as JSON-ready resources, stable seq, lo, hi) of the history
+        range asked for."""
         for _ in range(LOAD_ATTEMPTS):
             read = await self._projection.read_page(keys, before=before, after=after, limit=limit)
             if read is None or read.decorations is None:
@@ -265,7 +266,7 @@ class Timeline:
                 )
                 items = [base_message(r) for r in older] + items
             messages = [
-                decorate(item, *read.decorations.get(int(item["seq"]), ({"v": 0, "r": {}}, 0)))
+                decorated(item, *read.decorations.get(int(item["seq"]), ({"v": 0, "r": {}}, 0)))
                 for item in items
             ]
             return messages, read.stable, read.lo, read.hi
@@ -289,7 +290,7 @@ class Timeline:
     async def newest(self, keys: ConversationKeys, tenant_id: str) -> tuple[Message | None, int]:
         """The newest stored message and the conversation's `last_seq`."""
         messages, stable, _, _ = await self.page(keys, tenant_id, before=None, after=None, limit=1)
-        return (messages[-1] if messages else None), stable
+        return (Message.model_validate(messages[-1]) if messages else None), stable
 
 
 def _probe_start(allocated: int) -> int:
