@@ -21,8 +21,8 @@ class SearchSettings(ServiceSettings):
     messaging_url: str = "http://127.0.0.1:8002"
     consumer_group: str = "parley-search"
     batch_size: int = Field(default=500, ge=1, le=5000)
-    flush_interval_ms: int = Field(default=200, ge=10)
+    flush_interval_ms: int = Field(default=100, ge=10)
     membership_cache_seconds: float = Field(default=30.0, ge=0)
-    refresh_interval: str = "1s"
+    refresh_interval: str = "500ms"  # with the 100 ms batch wait: visible within ~0.6 s
     shards: int = Field(default=1, ge=1)
     replicas: int = Field(default=0, ge=0)
