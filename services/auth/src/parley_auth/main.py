@@ -8,6 +8,7 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from parley_auth.api import internal, public
+from parley_auth.authz import AuthzVersions
 from parley_auth.events import TOPICS, AuthEvents
 from parley_auth.keys import SigningKeys
 from parley_auth.locks import RedisLock
@@ -83,6 +84,7 @@ def create_app(
             passwords,
             Throttle(redis, f"{settings.redis_prefix}auth:"),
             locks,
+            AuthzVersions(redis, settings.redis_prefix),
             AuthEvents(outbox),
             TenantRepository(),
         )

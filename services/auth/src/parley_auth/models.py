@@ -42,6 +42,8 @@ class UserRecord(Document):
     password_hash: str
     display_name: str | None = None
     roles: list[Role] = Field(default_factory=lambda: [Role.MEMBER])
+    # Grows when what this user's access tokens say stops being true (see `authz`).
+    authz_version: int = 0
     created_at: datetime = Field(default_factory=now)
 
     class Settings:

@@ -72,12 +72,20 @@ class UserRepository:
     async def count_owners(self) -> int:
         return await self.scope.find(UserRecord, {"roles": Role.OWNER.value}).count()
 
-    async def set_roles(self, user: UserRecord, roles: list[Role]) -> UserRecord:
+    async def set_roles(self, user: UserRecord, roles: list[Role], authz_version: int) -> None:
+        """Callers hold the tenant's role-change lock: the write is computed from a read."""
         await self.scope.collection(UserRecord).update_one(
-            {"_id": user.id}, {"$set": {"roles": [role.value for role in roles]}}
+            {"_id": user.id},
+            {"$set": {"roles": [role.value for role in roles], "authz_version": authz_version}},
         )
-        user.roles = roles
-        return user
+        user.roles, user.authz_version = roles, authz_version
+
+    async def set_authz_version(self, user: UserRecord, authz_version: int) -> None:
+        """Callers hold the tenant's role-change lock: the write is computed from a read."""
+        await self.scope.collection(UserRecord).update_one(
+            {"_id": user.id}, {"$set": {"authz_version": authz_version}}
+        )
+        user.authz_version = authz_version
 
     async def insert(self, user: UserRecord) -> UserRecord:
         if user.tenant_id != self.scope.tenant_id:

@@ -3,8 +3,10 @@
 import base64
 import json
 
+from pydantic import BaseModel
 from pymongo.errors import DuplicateKeyError
 
+from parley_auth.authz import AuthzVersions
 from parley_auth.events import AuthEvents
 from parley_auth.locks import RedisLock
 from parley_auth.models import TenantRecord, UserRecord
@@ -12,7 +14,7 @@ from parley_auth.passwords import PasswordHashing
 from parley_auth.repository import TenantRepository, UserRepository
 from parley_auth.settings import AuthSettings
 from parley_auth.throttle import Bound, ProgressiveDelay, Reservation, Throttle, login_key
-from parley_auth.tokens import TokenIssuer
+from parley_auth.tokens import SessionReplayed, TokenIssuer
 from parley_contracts.claims import AccessClaims, Role
 from parley_contracts.resources import (
     Login,
@@ -54,6 +56,13 @@ def decode_cursor(cursor: str | None) -> str | None:
     return value
 
 
+class AuthzState(BaseModel):
+    """What a token verifier needs to know about a user now."""
+
+    version: int
+    roles: list[Role]
+
+
 class AuthService:
     def __init__(
         self,
@@ -62,6 +71,7 @@ class AuthService:
         passwords: PasswordHashing,
         throttle: Throttle,
         role_changes: RedisLock,
+        authz_versions: AuthzVersions,
         events: AuthEvents,
         tenants: TenantRepository,
     ) -> None:
@@ -70,6 +80,7 @@ class AuthService:
         self._passwords = passwords
         self._throttle = throttle
         self._role_changes = role_changes
+        self._authz_versions = authz_versions
         self._events = events
         self._tenants = tenants
 
@@ -223,7 +234,12 @@ class AuthService:
         return await self._tokens.issue(user)
 
     async def refresh(self, refresh_token: str) -> Tokens:
-        spent = await self._tokens.spend(refresh_token)
+        try:
+            spent = await self._tokens.spend(refresh_token)
+        except SessionReplayed as replayed:
+            # The replayed session may have handed access tokens to a thief: outdate them all.
+            await self._outdate_tokens(replayed.tenant_id, replayed.user_id)
+            raise
         user = await UserRepository(spent.tenant_id).by_id(spent.user_id)
         if user is None:
             raise Unauthorized("the account no longer exists")
@@ -276,9 +292,29 @@ class AuthService:
                 and await users.count_owners() <= 1
             ):
                 raise Conflict("the last owner of a tenant cannot be demoted")
-            updated = await users.set_roles(user, wanted)
-        await self._events.user_updated(updated.resource())
-        return updated.resource()
+            await users.set_roles(user, wanted, user.authz_version + 1)
+        # After the store (the truth): the tokens stating the old roles are refused from now.
+        await self._authz_versions.publish(claims.tenant_id, str(user.id), user.authz_version)
+        await self._events.user_updated(user.resource())
+        return user.resource()
+
+    async def _outdate_tokens(self, tenant_id: str, user_id: str) -> None:
+        users = UserRepository(tenant_id)
+        async with self._role_changes.held(f"roles:{tenant_id}"):
+            user = await users.by_id(user_id)
+            if user is None:
+                return
+            await users.set_authz_version(user, user.authz_version + 1)
+        await self._authz_versions.publish(tenant_id, user_id, user.authz_version)
+
+    async def authz_version(self, tenant_id: str, user_id: str) -> AuthzState:
+        """The user's current authorization version and roles, from the store; the Redis copy
+        is raised to it (a seed after a flush)."""
+        user = await UserRepository(tenant_id).by_id(user_id)
+        if user is None:
+            raise NotFound("no such user")
+        version = await self._authz_versions.publish(tenant_id, user_id, user.authz_version)
+        return AuthzState(version=version, roles=list(user.roles))
 
     # --- internal --------------------------------------------------------------------------
 

@@ -50,6 +50,16 @@ class RefreshToken:
         return f"{self.tenant_id}.{self.session_id}.{self.token_id}.{self.secret}"
 
 
+class SessionReplayed(Unauthorized):
+    """A spent refresh token was presented: its session is over, and the access tokens it
+    produced must not outlive it."""
+
+    def __init__(self, tenant_id: str, user_id: str) -> None:
+        super().__init__(REUSED)
+        self.tenant_id = tenant_id
+        self.user_id = user_id
+
+
 @dataclass(frozen=True)
 class SpentToken:
     """A refresh token this caller alone spent: the session continues with a new one."""
@@ -79,6 +89,7 @@ class TokenIssuer:
                 "sub": str(user.id),
                 "tid": user.tenant_id,
                 "roles": [role.value for role in user.roles],
+                "av": user.authz_version,
                 "username": user.username,
                 "iat": issued,
                 "exp": issued + self._settings.access_token_seconds,
@@ -137,7 +148,7 @@ class TokenIssuer:
             # Someone spent this very token in the meantime: two holders, one is a thief.
             await sessions.end(session.id)
             log.warning("refresh token reused in parallel", session_id=session.id)
-            raise Unauthorized(REUSED)
+            raise SessionReplayed(session.tenant_id, session.user_id)
         return SpentToken(session.tenant_id, session.user_id, session.id)
 
     async def _revoke_on_reuse(self, sessions: SessionRepository, token: RefreshToken) -> None:
@@ -148,7 +159,7 @@ class TokenIssuer:
         if session is not None:
             await sessions.end(session.id)
             log.warning("spent refresh token presented", session_id=session.id)
-            raise Unauthorized(REUSED)
+            raise SessionReplayed(session.tenant_id, session.user_id)
 
     async def revoke(self, presented: str) -> None:
         """Logout: end the session of a refresh token of it (spent ones included)."""

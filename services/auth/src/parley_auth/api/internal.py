@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, StringConstraints
 
 from parley_auth.dependencies import AuthServiceDep, ClientIp
+from parley_auth.service import AuthzState
 from parley_contracts.resources import Tenant, User
 from parley_contracts.validation import Slug
 from parley_kit.identity import InternalCaller
@@ -32,6 +33,11 @@ class EnsureTenant(BaseModel):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
+class UserRef(BaseModel):
+    tenant_id: Id
+    user_id: Id
+
+
 class UsersFound(BaseModel):
     users: list[User]
 
@@ -55,3 +61,10 @@ async def ensure_tenant(body: EnsureTenant, service: AuthServiceDep, ip: ClientI
     """The tenant, created on first use; creating one counts against the client IP forwarded
     in `X-Forwarded-For` (else the caller's own address), like `POST /v1/tenants`."""
     return TenantFound(tenant=await service.ensure_tenant(body.slug, body.name, ip))
+
+
+@router.post("/users:authz")
+async def authz_version(body: UserRef, service: AuthServiceDep) -> AuthzState:
+    """The user's current authorization version (see `parley_auth.authz`); 404 if the user is
+    gone. Seeds the Redis copy that token verifiers compare access tokens' `av` with."""
+    return await service.authz_version(body.tenant_id, body.user_id)
