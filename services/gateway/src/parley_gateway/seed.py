@@ -139,6 +139,7 @@ class SeedCompat:
             Service.AUTH,
             "POST",
             "/internal/v1/tenants:ensure",
+            client_ip=client_ip,  # a tenant created on first use counts against its client
             json={"slug": slug, "name": f"Tenant {body.tenantId}"},
         )
         signed_up = await self._call(
