@@ -632,12 +632,15 @@ class Bench:
                 total = (total or 0.0) + sum(sample.value for sample in family.samples)
         return total, names
 
-    async def last_seq(self, conversation_id: str) -> tuple[int | None, float]:
-        """The conversation's `last_seq` (None if it could not be read) and how long reading it
-        took (on a saturated system the value is as of some moment within that time)."""
+    async def last_seq(
+        self, conversation_id: str, patience: float = 30.0
+    ) -> tuple[int | None, float]:
+        """The conversation's `last_seq` (None if it could not be read within `patience`
+        seconds) and how long reading it took (on a saturated system the value is as of some
+        moment within that time)."""
         began = time.perf_counter()
         async with self.people.client(timeout=30.0) as client:
-            for _ in range(4):
+            while time.perf_counter() - began < patience:
                 try:
                     conversation = await client.get_conversation(conversation_id)
                 except (ParleyError, httpx.HTTPError):
@@ -671,7 +674,8 @@ class Bench:
             )
             burst_end = start_at + options.burst_seconds
             # Every burst client has answered or given up by now.
-            seq_at_give_up, give_up_read = await self.last_seq(people.burst)
+            # Read while the probes run: on a saturated system the read itself can take long.
+            at_give_up = asyncio.create_task(self.last_seq(people.burst))
             accepted = sum(len(r.latencies) for r in results)
 
             since: dict[str, float | None] = {"probe": None, "store_cpu": None, "in_flight": None}
@@ -711,7 +715,8 @@ class Bench:
             )
             if not drained:
                 drain_seconds = time.time() - burst_end
-            seq_after, _ = await self.last_seq(people.burst)
+            seq_at_give_up, give_up_read = await at_give_up
+            seq_after, _ = await self.last_seq(people.burst, patience=options.drain_max)
 
         def difference(after: int | None, before: int | None) -> int | None:
             return None if after is None or before is None else after - before

@@ -131,6 +131,8 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
     parser.add_argument("--burst-clients", type=int, default=defaults.burst_clients)
     parser.add_argument("--burst-seconds", type=float, default=defaults.burst_seconds)
     parser.add_argument("--burst-timeout", type=float, default=defaults.burst_timeout)
+    parser.add_argument("--drain-max", type=float, default=defaults.drain_max)
+    parser.add_argument("--settle-max", type=float, default=defaults.settle_max)
     parser.add_argument("--ceiling-seconds", type=float, default=defaults.ceiling_seconds)
     parser.add_argument("--idle-sends", type=int, default=defaults.idle_sends)
     parser.add_argument("--visibility-samples", type=int, default=defaults.visibility_samples)
@@ -164,6 +166,8 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
         burst_clients=args.burst_clients,
         burst_seconds=args.burst_seconds,
         burst_timeout=args.burst_timeout,
+        drain_max=args.drain_max,
+        settle_max=args.settle_max,
         ceiling_seconds=args.ceiling_seconds,
         idle_sends=args.idle_sends,
         visibility_samples=args.visibility_samples,

@@ -20,7 +20,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from parley_client import Conflict, ParleyClient, RateLimited, Unauthorized, Unavailable
+import httpx
+
+from parley_client import Conflict, ParleyClient, ParleyError, RateLimited, Unauthorized
 from parley_contracts.resources import Tokens
 
 PASSWORD = "bench correct horse battery"
@@ -89,13 +91,16 @@ class Population:
 
 
 async def patiently(call: Callable[[], Awaitable[T]], attempts: int = 30) -> T:
-    """Setup calls wait out rate limits and brief unavailability instead of failing the run."""
+    """Setup calls wait out rate limits and server or transport failures instead of failing
+    the run (a retry after an ambiguous failure may meet a 409: callers handle it)."""
     for attempt in range(attempts):
         try:
             return await call()
         except RateLimited as exc:
             await asyncio.sleep(min(5.0, float(exc.retry_after)))
-        except Unavailable:
+        except (ParleyError, httpx.TransportError) as exc:
+            if isinstance(exc, ParleyError) and exc.status < 500:
+                raise
             await asyncio.sleep(min(5.0, 0.5 * (attempt + 1)))
     return await call()
 

@@ -56,7 +56,10 @@ def _fanout_met(figures: Figures) -> bool | None:
 
 def _drain_met(figures: Figures) -> bool | None:
     seconds = figures.get("drain_seconds")
-    return None if seconds is None else seconds <= 2.0 and figures.get("drained", False)
+    if seconds is None:
+        return None
+    late = figures.get("processed_after_give_up")
+    return seconds <= 2.0 and bool(figures.get("drained")) and not late
 
 
 def _store_idle_met(figures: Figures) -> bool | None:
@@ -217,7 +220,11 @@ def build_rows(results: Figures) -> list[dict[str, str]]:
             "drain",
             f"idle again after a {figures.get('burst', {}).get('seconds', '?')} s burst",
             ("-" if seconds is None else f"{seconds:.1f} s{'' if drained else ' (not drained)'}")
-            + f", processed after give-up {figures.get('processed_after_give_up')}",
+            + (
+                f", processed after give-up {figures['processed_after_give_up']}"
+                if figures.get("processed_after_give_up") is not None
+                else f", abandoned but committed {figures.get('abandoned_but_committed')}"
+            ),
             "-",
             _errors(figures.get("burst", {}).get("errors", {})),
             "-",
