@@ -21,6 +21,14 @@ class AccessClaims(BaseModel):
     sub: str = Field(min_length=1, description="user id")
     tid: str = Field(min_length=1, description="tenant id")
     roles: tuple[Role, ...] = ()
+    av: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "authorization version the token was issued at; a token below the user's current"
+            " version predates a role or account change and is refused"
+        ),
+    )
     username: str
     iat: int
     exp: int
