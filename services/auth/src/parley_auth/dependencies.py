@@ -9,12 +9,12 @@ from parley_auth.service import AuthService
 from parley_kit.identity import INTERNAL_TOKEN_HEADER
 
 
-def auth_service(request: Request) -> AuthService:
+async def auth_service(request: Request) -> AuthService:
     service: AuthService = request.app.state.auth_service
     return service
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     """The caller's IP: from `X-Forwarded-For` only when the gateway (holding the internal
     secret) forwarded the call; otherwise the socket peer, so a client cannot pick its IP."""
     settings = request.app.state.settings

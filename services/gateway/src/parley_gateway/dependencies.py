@@ -10,17 +10,17 @@ from parley_gateway.seed import SeedCompat
 from parley_gateway.upstreams import Upstreams
 
 
-def _edge(request: Request) -> Edge:
+async def _edge(request: Request) -> Edge:
     edge: Edge = request.app.state.edge
     return edge
 
 
-def _upstreams(request: Request) -> Upstreams:
+async def _upstreams(request: Request) -> Upstreams:
     upstreams: Upstreams = request.app.state.upstreams
     return upstreams
 
 
-def _docs(request: Request) -> PublicDocs:
+async def _docs(request: Request) -> PublicDocs:
     docs: PublicDocs = request.app.state.docs
     return docs
 
@@ -30,7 +30,7 @@ UpstreamsDep = Annotated[Upstreams, Depends(_upstreams)]
 DocsDep = Annotated[PublicDocs, Depends(_docs)]
 
 
-def _seed(request: Request) -> SeedCompat:
+async def _seed(request: Request) -> SeedCompat:
     seed: SeedCompat = request.app.state.seed
     return seed
 

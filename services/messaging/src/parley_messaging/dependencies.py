@@ -9,17 +9,17 @@ from parley_messaging.domain.membership import MembershipCheck
 from parley_messaging.domain.messages import MessageService
 
 
-def conversation_service(request: Request) -> ConversationService:
+async def conversation_service(request: Request) -> ConversationService:
     service: ConversationService = request.app.state.conversations
     return service
 
 
-def message_service(request: Request) -> MessageService:
+async def message_service(request: Request) -> MessageService:
     service: MessageService = request.app.state.messages
     return service
 
 
-def membership_check(request: Request) -> MembershipCheck:
+async def membership_check(request: Request) -> MembershipCheck:
     check: MembershipCheck = request.app.state.membership
     return check
 

@@ -13,7 +13,7 @@ from parley_search.service import SearchService
 router = APIRouter(tags=["search"])
 
 
-def search_service(request: Request) -> SearchService:
+async def search_service(request: Request) -> SearchService:
     service: SearchService = request.app.state.search_service
     return service
 
