@@ -12,9 +12,10 @@ from starlette.types import ASGIApp
 
 from parley_kit.admission import Admission, in_flight_bound
 from parley_kit.health import ReadinessCheck, health_router
+from parley_kit.last_resort import UnexpectedErrors
 from parley_kit.logs import configure_logging
 from parley_kit.middleware import BodySizeLimit, RequestContext
-from parley_kit.openapi import document_unavailable
+from parley_kit.openapi import document_problems
 from parley_kit.problems import install_problem_handlers
 from parley_kit.settings import ServiceSettings
 
@@ -59,10 +60,11 @@ def create_service_app(
     generate_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
-        return document_unavailable(generate_openapi())
+        return document_problems(generate_openapi())
 
     app.openapi = openapi  # type: ignore[method-assign]
-    # Outermost first: request ids and metrics see every answer, refusals included; admission
+    # Outermost first: request ids and metrics see every answer, refusals included; an
+    # unexpected error becomes a complete 500 (the connection stays usable); admission
     # refuses before anything else is done.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(
@@ -73,6 +75,7 @@ def create_service_app(
         retry_after_seconds=settings.retry_after_seconds,
         trust_deadline_header=trust_deadline_header,
     )
+    app.add_middleware(UnexpectedErrors)
     app.add_middleware(RequestContext, service=service)
     return app
 

@@ -15,6 +15,7 @@ import time
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
 from parley_contracts.claims import AccessClaims
@@ -81,7 +82,16 @@ class Authenticator:
             raise ServiceUnavailable("token keys are unavailable; try again shortly") from exc
 
 
-async def current_claims(request: Request) -> AccessClaims:
+# Declares the bearer requirement in OpenAPI (each route that needs a caller documents it and
+# its 401); the header itself is read by `Authenticator`, which also accepts the gateway's
+# forwarded identity instead.
+BEARER = HTTPBearer(auto_error=False, scheme_name="bearer", bearerFormat="JWT")
+
+
+async def current_claims(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+) -> AccessClaims:
     authenticator: Authenticator = request.app.state.authenticator
     claims = await authenticator.authenticate(
         request.headers.get("authorization"), request.headers.get(IDENTITY_HEADER)

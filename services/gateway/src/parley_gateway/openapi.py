@@ -13,7 +13,7 @@ from typing import Any
 
 from parley_gateway.upstreams import Service, Upstreams
 from parley_kit.logs import get_logger
-from parley_kit.openapi import document_unavailable
+from parley_kit.openapi import document_problems
 
 log = get_logger(__name__)
 
@@ -72,7 +72,7 @@ class PublicDocs:
         components["securitySchemes"] = {"bearer": BEARER}
         merged["security"] = [{"bearer": []}]
         # A service's document already has it; this covers one that does not (older version).
-        document_unavailable(merged)
+        document_problems(merged)
         if missing:
             merged["info"]["description"] = (
                 f"{merged['info'].get('description', '')}\n\n"
