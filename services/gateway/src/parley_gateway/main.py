@@ -23,7 +23,7 @@ from parley_gateway.openapi import PublicDocs
 from parley_gateway.ratelimit import BucketPolicy, RateLimiter
 from parley_gateway.realtime.connections import ConnectionRegistry
 from parley_gateway.realtime.relay import EventRelay
-from parley_gateway.realtime.server import RealtimeServer
+from parley_gateway.realtime.server import RealtimeServer, SocketPolicy
 from parley_gateway.seed import Relayed, SeedCompat
 from parley_gateway.settings import GatewaySettings
 from parley_gateway.upstreams import Service, Upstreams
@@ -130,9 +130,8 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
             forwarded,
             upstreams,
             connections,
-            typing_interval=settings.typing_interval_seconds,
-            heartbeat_seconds=settings.presence_ttl_seconds / 3,
-            sync_limit=settings.sync_limit,
+            RateLimiter(redis, f"{settings.redis_prefix}gw:rate:"),
+            SocketPolicy.of(settings),
         )
         relay = EventRelay(
             sio,

@@ -59,7 +59,33 @@ class GatewaySettings(ServiceSettings):
 
     relay_group_id: str = "parley-gateway-relay"
     socket_channel: str = Field(default="parley-socketio", description="Redis pub/sub channel")
-    socket_max_per_user: int = Field(default=20, ge=1)
+    socket_max_per_user: int = Field(
+        default=20, ge=1, description="open sockets per user, every replica together"
+    )
+    socket_events_per_second: float = Field(
+        default=20.0,
+        gt=0,
+        description="client socket events (sync, typing, reauth, any) per user, sustained;"
+        " beyond the burst an event is answered with a 429 error ack and does no work",
+    )
+    socket_event_burst: int = Field(default=60, ge=1)
+    socket_reauth_lead_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="how long before a socket's access token expires it receives"
+        " reauth_required (0: none); at expiry without a reauth it is disconnected",
+    )
+    socket_registry_check_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="how often a replica checks that Redis still holds its sockets (after a"
+        " Redis restart it re-registers them and re-reads their rooms)",
+    )
     typing_interval_seconds: float = Field(default=2.0, ge=0)
-    presence_ttl_seconds: int = Field(default=60, ge=5)
+    presence_ttl_seconds: int = Field(
+        default=60,
+        ge=2,
+        description="a socket's registration lives this long unless its replica re-asserts it"
+        " (every third of it); a dead replica's users are announced offline within 4/3 of it",
+    )
     sync_limit: int = Field(default=100, ge=1, le=100)

@@ -16,21 +16,25 @@ def socket_payload(envelope: EventEnvelope) -> dict[str, Any]:
         "event_id": envelope.event_id,
         "type": envelope.type.value,
         "tenant_id": envelope.tenant_id,
-        "occurred_at": _timestamp(envelope.occurred_at),
+        "occurred_at": timestamp(envelope.occurred_at),
         "data": data,
     }
 
 
 def ephemeral_payload(kind: str, tenant_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    """`typing` and `presence`: never stored, never on Kafka."""
+    """`typing`, `presence` and the socket's own notices (`reauth_required`, `session_expired`,
+    `rate_limited`): never stored, never on Kafka."""
     return {
         "event_id": uuid.uuid4().hex,
         "type": kind,
         "tenant_id": tenant_id,
-        "occurred_at": _timestamp(datetime.now(UTC)),
+        "occurred_at": timestamp(datetime.now(UTC)),
         "data": data,
     }
 
 
-def _timestamp(moment: datetime) -> str:
+def timestamp(moment: datetime | float) -> str:
+    """RFC 3339 UTC with milliseconds; a float is seconds since the epoch (a JWT `exp`)."""
+    if not isinstance(moment, datetime):
+        moment = datetime.fromtimestamp(moment, UTC)
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
