@@ -14,6 +14,7 @@ from parley_contracts.validation import (
     MessageContent,
     Metadata,
     RequestBody,
+    Seq,
     Slug,
     Timestamp,
 )
@@ -185,7 +186,7 @@ class MembersAdd(RequestBody):
 
 
 class ReadUpdate(RequestBody):
-    seq: int = Field(ge=0)
+    seq: Seq
 
 
 class MessageCreate(RequestBody):

@@ -17,6 +17,7 @@ from parley_kit.logs import configure_logging
 from parley_kit.middleware import BodySizeLimit, RequestContext
 from parley_kit.openapi import document_problems
 from parley_kit.problems import install_problem_handlers
+from parley_kit.request_text import PrintableTarget
 from parley_kit.settings import ServiceSettings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -75,6 +76,8 @@ def create_service_app(
         retry_after_seconds=settings.retry_after_seconds,
         trust_deadline_header=trust_deadline_header,
     )
+    # Paths and queries with control characters are refused before they take an admission slot.
+    app.add_middleware(PrintableTarget)
     app.add_middleware(UnexpectedErrors)
     app.add_middleware(RequestContext, service=service)
     return app

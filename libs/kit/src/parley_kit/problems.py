@@ -1,6 +1,7 @@
 """Errors as RFC 9457 problem details: the exceptions services raise and the handlers that
 render them. Nothing ever leaves as a bare 500 with a stack trace."""
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,7 +14,9 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from parley_contracts.cursors import InvalidInput
 from parley_contracts.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem, problem_type
+from parley_contracts.validation import printable
 from parley_kit.logs import get_logger
 
 log = get_logger(__name__)
@@ -131,19 +134,33 @@ class ServiceUnavailable(ProblemError):
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
+class ProblemJSONResponse(JSONResponse):
+    """A problem document as ASCII JSON: whatever a detail quotes back from a request (a lone
+    surrogate included) can be encoded."""
+
+    media_type = PROBLEM_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(
-        problem.body(), status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
-    )
+    return ProblemJSONResponse(problem.body(), status_code=problem.status, headers=headers)
 
 
 def field_errors(errors: Any) -> list[FieldError]:
-    """Pydantic/FastAPI error dicts as `FieldError`s with dotted locations."""
+    """Pydantic/FastAPI error dicts as `FieldError`s with dotted locations; a check of a whole
+    body that names the part at fault (`ctx.at`, see `RequestBody`) extends the location."""
     result = []
     for error in errors:
-        loc = ".".join(str(part) for part in error.get("loc", ()))
+        parts = [printable(str(part)) for part in error.get("loc", ())]
+        at = (error.get("ctx") or {}).get("at")
+        if at:
+            parts.append(str(at))
         result.append(
-            FieldError(loc=loc, msg=str(error.get("msg", "")), type=str(error.get("type", "")))
+            FieldError(
+                loc=".".join(parts), msg=str(error.get("msg", "")), type=str(error.get("type", ""))
+            )
         )
     return result
 
@@ -192,6 +209,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError | ValidationError)
         return _validation_problem(exc.errors(), request.url.path)
 
+    async def on_invalid_input(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, InvalidInput)
+        error = FieldError(loc=exc.loc, msg=exc.msg, type=exc.type)
+        return problem_response(Unprocessable(exc.msg, errors=[error]).problem(request.url.path))
+
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         error = ProblemError(str(exc.detail) if exc.detail else None, status=exc.status_code)
@@ -216,6 +238,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(ValidationError, on_validation)
+    app.add_exception_handler(InvalidInput, on_invalid_input)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(PyMongoError, on_dependency)
     app.add_exception_handler(RedisError, on_dependency)
