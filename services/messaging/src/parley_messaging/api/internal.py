@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from parley_contracts.resources import Message
 from parley_kit.identity import InternalCaller
 from parley_messaging.dependencies import MembershipDep
-from parley_messaging.domain.cursors import decode_cursor, encode_cursor
+from parley_messaging.domain.cursors import ExportPosition, decode_cursor, encode_cursor
 from parley_messaging.render import base_message, decorate
 from parley_messaging.repository import export_messages
 
@@ -38,9 +38,10 @@ async def export(
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> MessageExport:
     """Every tenant's messages in storage order, for rebuilding the search index."""
-    after = decode_cursor(cursor).get("after") if cursor else None
-    records = await export_messages(after if isinstance(after, str) else None, limit)
-    next_cursor = encode_cursor(after=str(records[-1].id)) if len(records) == limit else None
+    after = decode_cursor(cursor, ExportPosition).after if cursor else None
+    records = await export_messages(after, limit)
+    last = str(records[-1].id) if records else ""
+    next_cursor = encode_cursor(ExportPosition(after=last)) if len(records) == limit else None
     return MessageExport(
         items=[decorate(base_message(r)) for r in records], next_cursor=next_cursor
     )

@@ -14,13 +14,14 @@ from parley_contracts.resources import (
     MessageEdit,
     Page,
 )
+from parley_contracts.validation import MAX_SEQ
 from parley_kit.identity import CurrentClaims
 from parley_messaging.dependencies import MessageServiceDep
 
 router = APIRouter(prefix="/v1/conversations/{conversation_id}/messages", tags=["messages"])
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)]
-Seq = Annotated[int | None, Query(ge=0)]
+Seq = Annotated[int | None, Query(ge=0, le=MAX_SEQ)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 Emoji = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\s$.]+$")]
 

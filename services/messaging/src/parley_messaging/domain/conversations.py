@@ -26,7 +26,7 @@ from parley_contracts.resources import (
 from parley_contracts.topics import EventType
 from parley_kit.problems import Conflict, Forbidden, NotFound, ServiceUnavailable, Unprocessable
 from parley_messaging.directory import UserDirectory
-from parley_messaging.domain.cursors import decode_cursor, encode_cursor
+from parley_messaging.domain.cursors import ActivityPosition, decode_cursor, encode_cursor
 from parley_messaging.domain.membership import NOT_FOUND, MembershipCheck, member_record
 from parley_messaging.domain.timeline import Timeline
 from parley_messaging.events import MessagingEvents
@@ -167,11 +167,8 @@ class ConversationService:
     ) -> Page[Conversation]:
         after = None
         if cursor:
-            raw = decode_cursor(cursor)
-            try:
-                after = (datetime.fromisoformat(raw["at"]), str(raw["id"]))
-            except (KeyError, ValueError, TypeError) as exc:
-                raise Unprocessable("the cursor is not valid") from exc
+            position = decode_cursor(cursor, ActivityPosition)
+            after = (position.at, position.id)
         ids = await self._membership.conversation_ids(claims.tenant_id, claims.user_id)
         gate = asyncio.Semaphore(16)
 
@@ -198,7 +195,7 @@ class ConversationService:
         next_cursor = None
         if more and page:
             at, last_id = activity(page[-1])
-            next_cursor = encode_cursor(at=at.isoformat(), id=last_id)
+            next_cursor = encode_cursor(ActivityPosition(at=at, id=last_id))
         return Page[Conversation](items=page, next_cursor=next_cursor)
 
     async def get(self, claims: AccessClaims, conversation_id: str) -> Conversation:

@@ -1,21 +1,43 @@
-"""Opaque cursors: base64 of a small JSON object; clients must not parse them."""
+"""What messaging's cursors hold: one `Position` per list, encoded and decoded strictly by the
+shared codec (`parley_contracts.cursors`); a cursor of any other shape is a 422."""
 
-import base64
-import json
-from typing import Any
+from typing import Annotated
 
-from parley_kit.problems import Unprocessable
+from pydantic import StringConstraints
+
+from parley_contracts.cursors import Position, decode_cursor, encode_cursor
+from parley_contracts.validation import Instant, Seq
+
+StoredId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
-def encode_cursor(**values: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode()
+class TimelinePosition(Position):
+    """History: older than `before`, or (the gap-fill form) newer than `after`."""
+
+    before: Seq | None = None
+    after: Seq | None = None
 
 
-def decode_cursor(cursor: str) -> dict[str, Any]:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError as exc:
-        raise Unprocessable("the cursor is not valid") from exc
-    if not isinstance(value, dict):
-        raise Unprocessable("the cursor is not valid")
-    return value
+class ThreadPosition(Position):
+    after: Seq
+
+
+class ActivityPosition(Position):
+    """The caller's conversations, most recent activity first: where the page ended."""
+
+    at: Instant
+    id: StoredId
+
+
+class ExportPosition(Position):
+    after: StoredId
+
+
+__all__ = [
+    "ActivityPosition",
+    "ExportPosition",
+    "ThreadPosition",
+    "TimelinePosition",
+    "decode_cursor",
+    "encode_cursor",
+]

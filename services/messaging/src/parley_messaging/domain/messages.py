@@ -24,7 +24,12 @@ from parley_contracts.resources import Message, MessageCreate, Page
 from parley_contracts.topics import EventType
 from parley_kit.group_commit import GroupCommit
 from parley_kit.problems import Conflict, Forbidden, NotFound, ServiceUnavailable, Unprocessable
-from parley_messaging.domain.cursors import decode_cursor, encode_cursor
+from parley_messaging.domain.cursors import (
+    ThreadPosition,
+    TimelinePosition,
+    decode_cursor,
+    encode_cursor,
+)
 from parley_messaging.domain.membership import Membership, MembershipCheck
 from parley_messaging.domain.timeline import Timeline
 from parley_messaging.events import MessagingEvents
@@ -47,15 +52,6 @@ LOCK_SECONDS = 10.0
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _seq_cursor(cursor: str | None, name: str) -> int | None:
-    if not cursor:
-        return None
-    value = decode_cursor(cursor).get(name)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**62:
-        raise Unprocessable("the cursor is not valid")
-    return value
 
 
 class MessageService:
@@ -197,22 +193,19 @@ class MessageService:
             claims.tenant_id, conversation_id, claims.user_id
         )
         if cursor:
-            raw = decode_cursor(cursor)
-            before_seq, after_seq = raw.get("before"), raw.get("after")
-            for value in (before_seq, after_seq):
-                if value is not None and (
-                    not isinstance(value, int) or isinstance(value, bool) or value < 0
-                ):
-                    raise Unprocessable("the cursor is not valid")
+            position = decode_cursor(cursor, TimelinePosition)
+            before_seq, after_seq = position.before, position.after
         items, stable, lo, hi = await self._timeline.page(
             member.keys, claims.tenant_id, before=before_seq, after=after_seq, limit=limit
         )
         if after_seq is not None:
-            next_cursor = encode_cursor(after=hi) if hi < stable and items else None
+            next_cursor = (
+                encode_cursor(TimelinePosition(after=hi)) if hi < stable and items else None
+            )
             return {"items": items, "next_cursor": next_cursor}
         # Newest first: older messages exist exactly when the oldest one shown is not seq 1.
         items.reverse()
-        next_cursor = encode_cursor(before=lo) if items and lo > 1 else None
+        next_cursor = encode_cursor(TimelinePosition(before=lo)) if items and lo > 1 else None
         return {"items": items, "next_cursor": next_cursor}
 
     async def get(self, claims: AccessClaims, conversation_id: str, message_id: str) -> Message:
@@ -243,7 +236,7 @@ class MessageService:
             claims.tenant_id, conversation_id, claims.user_id
         )
         parent = await self._record(member, message_id)
-        after = _seq_cursor(cursor, "after") or 0
+        after = decode_cursor(cursor, ThreadPosition).after if cursor else 0
         seqs: list[int] | None = None
         for _ in range(3):
             seqs = await self._projection.thread(member.keys, parent.seq, after, limit + 1)
@@ -255,9 +248,8 @@ class MessageService:
         more, seqs = len(seqs) > limit, seqs[:limit]
         records = await self._timeline.fetch(claims.tenant_id, conversation_id, seqs)
         items = await self._timeline.decorated(member.keys, claims.tenant_id, records)
-        return Page[Message](
-            items=items, next_cursor=encode_cursor(after=items[-1].seq) if more and items else None
-        )
+        next_cursor = encode_cursor(ThreadPosition(after=items[-1].seq)) if more and items else None
+        return Page[Message](items=items, next_cursor=next_cursor)
 
     # --- changing --------------------------------------------------------------------------
 
