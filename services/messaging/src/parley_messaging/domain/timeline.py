@@ -116,9 +116,10 @@ class Timeline:
             parent = parse_message_id(record.parent_id)
             if parent is not None:
                 await self._projection.reply(keys, parent[1], record.seq, str(record.id))
-        if not record.tombstone:
-            await self._projection.advance_read(keys, record.sender_id, record.seq)
-        _, hole_since = await self._projection.commit(keys, record.seq, base_message(record))
+        sender = "" if record.tombstone else record.sender_id
+        _, hole_since = await self._projection.commit(
+            keys, record.seq, base_message(record), sender
+        )
         self._repair_if_due(keys, record.tenant_id, hole_since)
 
     async def fill(self, keys: ConversationKeys, tenant_id: str, seq: int) -> MessageRecord:

@@ -183,11 +183,20 @@ class ConversationProjection:
     # --- the newest page -------------------------------------------------------------------
 
     @_redis_required
-    async def commit(self, keys: ConversationKeys, seq: int, message: Json) -> tuple[int, int]:
-        """Add a stored message; (stable seq or -1 if the page is not loaded, hole since ms)."""
+    async def commit(
+        self, keys: ConversationKeys, seq: int, message: Json, sender_id: str
+    ) -> tuple[int, int]:
+        """Add a stored message (and raise its sender's read marker to it; `sender_id` ''
+        for a tombstone); (stable seq or -1 if the page is not loaded, hole since ms)."""
         stable, hole = await self._commit(
-            keys=[keys.gen, keys.page, keys.stable, keys.hole],
-            args=[seq, json.dumps(message, separators=(",", ":")), self._keep, _now_ms()],
+            keys=[keys.gen, keys.page, keys.stable, keys.hole, keys.read],
+            args=[
+                seq,
+                json.dumps(message, separators=(",", ":")),
+                self._keep,
+                _now_ms(),
+                sender_id,
+            ],
         )
         return int(stable), int(hole)
 

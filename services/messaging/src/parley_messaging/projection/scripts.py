@@ -40,13 +40,17 @@ return 1
 COMMIT = (
     PAGE_LOADED
     + """
--- KEYS: gen, page, stable, hole. ARGV: seq, message json, keep, now ms.
+-- KEYS: gen, page, stable, hole, read. ARGV: seq, message json, keep, now ms, sender ('' for
+-- a tombstone): sending marks the conversation read up to one's own message.
 -- Adds a stored message to the newest page and advances `stable`, the highest seq below which
 -- every seq is stored: readers see no seq above it, so they never see a gap that a slower
 -- concurrent writer is about to fill. A seq that stays missing is a `hole` (since when).
+local seq = tonumber(ARGV[1])
+if ARGV[5] ~= '' and tonumber(redis.call('HGET', KEYS[5], ARGV[5]) or '-1') < seq then
+  redis.call('HSET', KEYS[5], ARGV[5], seq)
+end
 redis.call('HINCRBY', KEYS[1], 'page', 1)
 if not page_loaded(KEYS[3], KEYS[2]) then return {-1, 0} end
-local seq = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], seq, seq)
 redis.call('ZADD', KEYS[2], seq, ARGV[2])
 local stable = tonumber(redis.call('GET', KEYS[3]))
