@@ -1,8 +1,5 @@
 """The rules of tenants, accounts, sessions and roles. No HTTP here."""
 
-import base64
-import json
-
 from pydantic import BaseModel
 from pymongo.errors import DuplicateKeyError
 
@@ -16,6 +13,8 @@ from parley_auth.settings import AuthSettings
 from parley_auth.throttle import Bound, ProgressiveDelay, Reservation, Throttle, login_key
 from parley_auth.tokens import SessionReplayed, TokenIssuer
 from parley_contracts.claims import AccessClaims, Role
+from parley_contracts.cursors import Position, decode_cursor, encode_cursor
+from parley_contracts.ids import UserId
 from parley_contracts.resources import (
     Login,
     Page,
@@ -34,26 +33,15 @@ from parley_kit.problems import (
     NotFound,
     ProblemError,
     Unauthorized,
-    Unprocessable,
 )
 
 BAD_CREDENTIALS = "invalid credentials"
 
 
-def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode()
+class UserPosition(Position):
+    """Where a page of users ended: the last user's id."""
 
-
-def decode_cursor(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["after"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise Unprocessable("the cursor is not valid") from exc
-    if not isinstance(value, str):
-        raise Unprocessable("the cursor is not valid")
-    return value
+    after: UserId
 
 
 class AuthzState(BaseModel):
@@ -259,12 +247,12 @@ class AuthService:
     async def list_users(
         self, claims: AccessClaims, query: str | None, cursor: str | None, limit: int
     ) -> Page[User]:
-        records = await UserRepository(claims.tenant_id).page(
-            query, decode_cursor(cursor), limit + 1
-        )
+        after = decode_cursor(cursor, UserPosition).after if cursor else None
+        records = await UserRepository(claims.tenant_id).page(query, after, limit + 1)
         more = len(records) > limit
         records = records[:limit]
-        next_cursor = encode_cursor(str(records[-1].id)) if more and records else None
+        last = str(records[-1].id) if records else ""
+        next_cursor = encode_cursor(UserPosition(after=last)) if more and records else None
         return Page[User](items=[r.resource() for r in records], next_cursor=next_cursor)
 
     async def set_roles(self, claims: AccessClaims, user_id: str, roles: list[Role]) -> User:
