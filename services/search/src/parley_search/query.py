@@ -1,25 +1,66 @@
 """The search request: what people type, turned into an engine query that finds it.
 
 User text is never passed to a query-string parser (no syntax injection): quoted parts become
-phrase clauses, the rest goes through `match` clauses on each analysis of `content`.
+phrase clauses, the rest goes through `match` clauses on each analysis of `content`. A query
+with nothing to search for (only quotes, punctuation or spaces) is refused, not run: without
+a text clause the query would match every message.
 """
 
-import base64
-import json
 import re
+import unicodedata
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Final
 
-from parley_kit.problems import Unprocessable
+from pydantic import AfterValidator, Field, StringConstraints
+
+from parley_contracts.cursors import Position, decode_cursor, encode_cursor
+from parley_contracts.validation import format_timestamp
 
 PHRASE = re.compile(r'"([^"]+)"')
+# Letters, digits and symbols (emoji included) are searchable; punctuation, spaces and
+# controls are not.
+_SEARCHABLE_CATEGORIES: Final = frozenset("LNS")
+NOTHING_TO_SEARCH = "q has no text to search for (only quotes, punctuation or spaces)"
+
+
+def has_text(value: str) -> bool:
+    return any(unicodedata.category(char)[0] in _SEARCHABLE_CATEGORIES for char in value)
 
 
 def split_query(q: str) -> tuple[list[str], str]:
-    """(quoted phrases, the remaining words)."""
-    phrases = [p.strip() for p in PHRASE.findall(q) if p.strip()]
+    """(quoted phrases, the remaining words); parts with no text in them are dropped."""
+    phrases = [p.strip() for p in PHRASE.findall(q) if has_text(p)]
     rest = PHRASE.sub(" ", q).replace('"', " ").strip()
-    return phrases, rest
+    return phrases, rest if has_text(rest) else ""
+
+
+def _searchable(q: str) -> str:
+    if not has_text(q):
+        raise ValueError(NOTHING_TO_SEARCH)
+    return q
+
+
+SearchText = Annotated[str, AfterValidator(_searchable)]
+"""`q` as the API takes it: something in it must be text (API.md: otherwise 422)."""
+
+
+class SearchPosition(Position):
+    """The sort values of the last hit of a page: score, `created_at` (epoch ms), id."""
+
+    score: Annotated[float, Field(allow_inf_nan=False)]
+    at: Annotated[int, Field(ge=-(2**62), le=2**62)]
+    id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+def cursor_after(sort_values: list[Any]) -> str:
+    score, at, message_id = sort_values
+    return encode_cursor(SearchPosition(score=float(score), at=int(at), id=str(message_id)))
+
+
+def search_after(cursor: str) -> list[Any]:
+    """The engine's `search_after` for a cursor; anything but a search cursor is a 422."""
+    position = decode_cursor(cursor, SearchPosition)
+    return [position.score, position.at, position.id]
 
 
 def text_clauses(q: str) -> dict[str, Any]:
@@ -66,20 +107,6 @@ def text_clauses(q: str) -> dict[str, Any]:
     return {"must": must, "should": should}
 
 
-def encode_cursor(sort_values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(sort_values).encode()).decode()
-
-
-def decode_cursor(cursor: str) -> list[Any]:
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError as exc:
-        raise Unprocessable("the cursor is not valid") from exc
-    if not isinstance(values, list) or len(values) != 3:
-        raise Unprocessable("the cursor is not valid")
-    return values
-
-
 def search_body(
     *,
     q: str,
@@ -100,10 +127,11 @@ def search_body(
         filters.append({"term": {"sender_id": sender_id}})
     if after or before:
         bounds: dict[str, str] = {}
+        # RFC 3339 in UTC: the engine's date parser refuses offsets beyond ±18:00.
         if after:
-            bounds["gt"] = after.isoformat()
+            bounds["gt"] = format_timestamp(after)
         if before:
-            bounds["lt"] = before.isoformat()
+            bounds["lt"] = format_timestamp(before)
         filters.append({"range": {"created_at": bounds}})
     clauses = text_clauses(q)
     body: dict[str, Any] = {
@@ -115,6 +143,8 @@ def search_body(
         "track_total_hits": True,
         "_source": ["message"],
         "highlight": {
+            # The engine escapes the message text as HTML; only the tags it adds are markup.
+            "encoder": "html",
             "pre_tags": ["<em>"],
             "post_tags": ["</em>"],
             "require_field_match": False,
@@ -126,5 +156,5 @@ def search_body(
         },
     }
     if cursor:
-        body["search_after"] = decode_cursor(cursor)
+        body["search_after"] = search_after(cursor)
     return body

@@ -6,7 +6,7 @@ from parley_contracts.claims import AccessClaims
 from parley_contracts.resources import Message, SearchHit, SearchPage
 from parley_search.engine import SearchEngine
 from parley_search.membership import Memberships
-from parley_search.query import encode_cursor, search_body
+from parley_search.query import cursor_after, search_body
 
 
 class SearchService:
@@ -57,7 +57,7 @@ class SearchService:
                 )
             )
         total = result["hits"]["total"]
-        next_cursor = encode_cursor(hits[-1]["sort"]) if len(hits) == limit else None
+        next_cursor = cursor_after(hits[-1]["sort"]) if len(hits) == limit else None
         return SearchPage(
             items=items,
             total=int(total["value"] if isinstance(total, dict) else total),

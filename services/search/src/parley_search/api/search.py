@@ -1,13 +1,14 @@
 """`GET /v1/search/messages` of API.md. Thin: parse, call the service, answer."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from parley_contracts.cursors import MAX_CURSOR_CHARS
 from parley_contracts.resources import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, SearchPage
-from parley_contracts.validation import MAX_SEARCH_QUERY_CHARS
+from parley_contracts.validation import MAX_SEARCH_QUERY_CHARS, Instant
 from parley_kit.identity import CurrentClaims
+from parley_search.query import SearchText
 from parley_search.service import SearchService
 
 router = APIRouter(tags=["search"])
@@ -25,12 +26,12 @@ SearchServiceDep = Annotated[SearchService, Depends(search_service)]
 async def search_messages(
     claims: CurrentClaims,
     service: SearchServiceDep,
-    q: Annotated[str, Query(min_length=1, max_length=MAX_SEARCH_QUERY_CHARS)],
+    q: Annotated[SearchText, Query(min_length=1, max_length=MAX_SEARCH_QUERY_CHARS)],
     conversation_id: Annotated[str | None, Query(max_length=64)] = None,
     sender_id: Annotated[str | None, Query(max_length=64)] = None,
-    after: datetime | None = None,
-    before: datetime | None = None,
-    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+    after: Annotated[Instant | None, Query()] = None,
+    before: Annotated[Instant | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
 ) -> SearchPage:
     """Full-text search over the caller's conversations: relevance, then recency."""
