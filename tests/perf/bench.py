@@ -60,6 +60,8 @@ R = TypeVar("R")
 
 CEILING_ENGINES = ("document_insert", "redis_get", "kafka_produce", "search_bulk")
 FANOUT_SENDS_PER_USER = 20.0  # per second: well under the gateway's 50/s per user
+PROBE_INTERVAL = 0.25  # seconds between drain probes (each also a CPU window of the store)
+STORE_CPU_PATIENCE = 20.0  # seconds the store's CPU may take to settle after the probes did
 
 
 class Bench:
@@ -649,7 +651,27 @@ class Bench:
                 return conversation.last_seq, time.perf_counter() - began
         return None, time.perf_counter() - began
 
+    async def drain_probe(
+        self, client: ParleyClient, http: httpx.AsyncClient
+    ) -> tuple[bool, float, float | None, float | None, list[str]]:
+        """One probe of at least `PROBE_INTERVAL`: a send (ok, latency), the document store's
+        CPU over it (cores) and the in-flight gauges (sum, names)."""
+        began = time.monotonic()
+        cpu = CpuWindow(self.store_pid).start()
+        ok, latency = await self.probe_send(client, "drain")
+        rest = PROBE_INTERVAL - (time.monotonic() - began)
+        if rest > 0:
+            await asyncio.sleep(rest)
+        cpu.stop()
+        gauge, names = await self.in_flight(http)
+        return ok, latency, cpu.store_cores, gauge, names
+
     async def run_drain(self) -> None:
+        """A burst of sends whose clients give up after `burst_timeout`, then probes every
+        `PROBE_INTERVAL` until the system is idle again: the probe send back at the idle
+        latency and every in-flight gauge at 0 (`drain_seconds`); the document store's CPU back
+        to its level under the same probes before the burst is reported beside it
+        (`store_cpu_drain_seconds`; on a shared machine other work moves it)."""
         options = self.options
         # The burst should meet an idle system, so wait longer than between other scenarios.
         settled = await self.settle(max(options.settle_max, options.drain_max))
@@ -658,11 +680,14 @@ class Bench:
             people.client(timeout=options.request_timeout) as client,
             httpx.AsyncClient() as http,
         ):
-            before = sorted([(await self.probe_send(client, "drain idle"))[1] for _ in range(5)])
-            before_p50 = before[len(before) // 2]
+            baseline = [await self.drain_probe(client, http) for _ in range(8)]
+            before_p50 = sorted(b[1] for b in baseline)[len(baseline) // 2]
+            stores = sorted(b[2] for b in baseline if b[2] is not None)
+            store_baseline = stores[len(stores) // 2] if stores else None
             # "Idle again" means back to the idle scenario's latency when it ran.
             reference = self.idle_p50 if self.idle_p50 is not None else before_p50
             threshold = max(2 * reference, reference + 0.05)
+            store_threshold = None if store_baseline is None else store_baseline + 0.10
             seq_before, _ = await self.last_seq(people.burst)
             plans = self.client_plans(options.burst_clients, [people.burst])
             results, window, start_at = await self.closed_loop(
@@ -673,53 +698,58 @@ class Bench:
                 tag=f"burst {self.run_id}",
             )
             burst_end = start_at + options.burst_seconds
-            # Every burst client has answered or given up by now.
-            # Read while the probes run: on a saturated system the read itself can take long.
+            # Every burst client has answered or given up by now. Read while the probes run:
+            # on a saturated system the read itself can take long.
             at_give_up = asyncio.create_task(self.last_seq(people.burst))
             accepted = sum(len(r.latencies) for r in results)
 
-            since: dict[str, float | None] = {"probe": None, "store_cpu": None, "in_flight": None}
+            since: dict[str, float | None] = {"probe": None, "in_flight": None, "store_cpu": None}
             streak: Counter[str] = Counter()
             probes: list[tuple[float, float, bool, float | None]] = []
             gauge_names: list[str] = []
-            drained = False
-            while time.time() - burst_end < options.drain_max:
-                began = time.time()
-                cpu = CpuWindow(self.store_pid).start()
-                ok, latency = await self.probe_send(client, "drain")
-                if time.time() - began < 0.25:
-                    await asyncio.sleep(0.25 - (time.time() - began))
-                cpu.stop()
-                store = None if cpu.store_cores is None else round(cpu.store_cores, 3)
-                probes.append((round(began - burst_end, 3), round(latency * 1000, 1), ok, store))
-                gauge, gauge_names = await self.in_flight(http)
+            drained_at: float | None = None
+            while (now := time.time()) - burst_end < options.drain_max:
+                ok, latency, store, gauge, gauge_names = await self.drain_probe(client, http)
+                probes.append(
+                    (
+                        round(now - burst_end, 3),
+                        round(latency * 1000, 1),
+                        ok,
+                        None if store is None else round(store, 3),
+                    )
+                )
                 checks = {"probe": ok and latency <= threshold}
-                if cpu.store_cores is not None and self.idle_store_cores is not None:
-                    checks["store_cpu"] = cpu.store_cores <= self.idle_store_cores + 0.10
                 if gauge is not None:
                     checks["in_flight"] = gauge <= 0
+                if store is not None and store_threshold is not None:
+                    checks["store_cpu"] = store <= store_threshold
                 for check, passed in checks.items():
-                    if passed:
-                        streak[check] += 1
-                        if since[check] is None:
-                            since[check] = began - burst_end
-                    else:
-                        streak[check] = 0
-                        since[check] = None
-                if all(streak[check] >= 2 for check in checks):
-                    drained = True
-                    break
-            drain_seconds = max(
-                (value for value in since.values() if value is not None),
-                default=time.time() - burst_end,
-            )
-            if not drained:
-                drain_seconds = time.time() - burst_end
+                    if not passed:
+                        streak[check], since[check] = 0, None
+                        continue
+                    streak[check] += 1
+                    if since[check] is None:
+                        since[check] = now - burst_end
+                primary = [c for c in checks if c != "store_cpu"]
+                if all(streak[c] >= 2 for c in primary):
+                    drained_at = drained_at or time.time()
+                    store_done = "store_cpu" not in checks or streak["store_cpu"] >= 2
+                    if store_done or time.time() - drained_at > STORE_CPU_PATIENCE:
+                        break
+                else:
+                    drained_at = None
+            drained = drained_at is not None
+            primary_since = [v for c in ("probe", "in_flight") if (v := since[c]) is not None]
+            drain_seconds = max(primary_since) if drained else time.time() - burst_end
+            store_drained = streak["store_cpu"] >= 2
             seq_at_give_up, give_up_read = await at_give_up
             seq_after, _ = await self.last_seq(people.burst, patience=options.drain_max)
 
         def difference(after: int | None, before: int | None) -> int | None:
             return None if after is None or before is None else after - before
+
+        def rounded(value: float | None, digits: int = 2) -> float | None:
+            return None if value is None else round(value, digits)
 
         committed = difference(seq_after, seq_before)
         self.record(
@@ -739,17 +769,18 @@ class Bench:
                 "probe_p50_before_burst_ms": round(before_p50 * 1000, 1),
                 "idle_reference_p50_ms": round(reference * 1000, 1),
                 "probe_threshold_ms": round(threshold * 1000, 1),
-                "seq_at_give_up_read_ms": round(give_up_read * 1000, 1),
                 "drained": drained,
                 "drain_seconds": round(drain_seconds, 2),
-                "drain_by_check_seconds": {
-                    k: None if v is None else round(v, 2) for k, v in since.items()
-                },
+                "drain_by_check_seconds": {k: rounded(v) for k, v in since.items()},
                 "in_flight_gauges": gauge_names,
+                "store_cpu_baseline_cores": rounded(store_baseline, 3),
+                "store_cpu_threshold_cores": rounded(store_threshold, 3),
+                "store_cpu_drain_seconds": rounded(since["store_cpu"] if store_drained else None),
                 "committed_by_burst": committed,
                 "processed_after_give_up": difference(seq_after, seq_at_give_up),
+                "seq_at_give_up_read_ms": round(give_up_read * 1000, 1),
                 "abandoned_but_committed": None if committed is None else committed - accepted,
-                "probes": probes[:400],  # (s after the burst, latency ms, ok, store cores)
+                "probes": probes[:600],  # (s after the burst, latency ms, ok, store cores)
                 "settle_seconds": settled,
             },
         )

@@ -216,10 +216,21 @@ def build_rows(results: Figures) -> list[dict[str, str]]:
         figures = scenarios["drain"]
         seconds = figures.get("drain_seconds")
         drained = figures.get("drained")
+        store = figures.get("store_cpu_drain_seconds")
+        store_text = (
+            f"; store CPU {store:.1f} s"
+            if store is not None
+            else (
+                "; store CPU not back"
+                if figures.get("store_cpu_baseline_cores") is not None
+                else ""
+            )
+        )
         add(
             "drain",
             f"idle again after a {figures.get('burst', {}).get('seconds', '?')} s burst",
             ("-" if seconds is None else f"{seconds:.1f} s{'' if drained else ' (not drained)'}")
+            + store_text
             + (
                 f", processed after give-up {figures['processed_after_give_up']}"
                 if figures.get("processed_after_give_up") is not None
