@@ -23,6 +23,11 @@ EVENT_TYPES = (
     "member.removed",
     "typing",
     "presence",
+    # The socket's own notices: its token expires soon (answer with `reauthenticate`), it
+    # expired (the socket is closed next), client events beyond the user's rate.
+    "reauth_required",
+    "session_expired",
+    "rate_limited",
 )
 
 
@@ -120,6 +125,15 @@ class ParleySocket:
         ack: dict[str, Any] = await self._client.call(
             "typing", {"conversation_id": conversation_id}, timeout=10
         )
+        return ack
+
+    async def reauthenticate(self, access_token: str) -> dict[str, Any]:
+        """Extend the socket's life with a fresh access token of the same user (the answer to
+        `reauth_required`); the ack is `{ok: true, expires_at}`."""
+        ack: dict[str, Any] = await self._client.call("reauth", {"token": access_token}, timeout=10)
+        if not ack.get("ok"):
+            raise SocketRefused(f"reauth refused: {ack.get('error')}")
+        self._token = access_token
         return ack
 
     async def sync(self, conversation_id: str, after_seq: int) -> list[Message]:

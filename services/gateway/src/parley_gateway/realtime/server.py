@@ -42,7 +42,7 @@ from parley_gateway.settings import GatewaySettings
 from parley_gateway.upstreams import Service, Upstreams
 from parley_kit.identity import ForwardedIdentity
 from parley_kit.logs import get_logger
-from parley_kit.problems import ProblemError, Unauthorized
+from parley_kit.problems import ProblemError
 
 log = get_logger(__name__)
 
@@ -234,16 +234,12 @@ class RealtimeServer:
         claims = await self._authenticate(environ, auth)
         opened = await self._connections.open(claims.tid, claims.sub, sid)
         if not opened.accepted:
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"status": 429, "detail": "too many open sockets for this user"}
-            )
+            raise _refused(429, "too many open sockets for this user")
         try:
             conversation_ids = await self._conversation_ids(claims.tid, claims.sub)
         except ProblemError as exc:
             await self._connections.close(claims.tid, claims.sub, sid)
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"status": exc.status, "detail": exc.detail}
-            ) from exc
+            raise _refused(exc.status, exc.detail or exc.title) from exc
         session = _Session(claims)
         self._sessions[sid] = session
         await self.sio.enter_room(sid, user_room(claims.tid, claims.sub))
@@ -420,28 +416,18 @@ class RealtimeServer:
     async def _authenticate(self, environ: dict[str, Any], auth: Any) -> AccessClaims:
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         if TOKEN_PARAMETERS & {name.lower() for name in query}:
-            raise socketio.exceptions.ConnectionRefusedError(
-                {
-                    "status": 400,
-                    "detail": "a token in the query string is refused (URLs are logged);"
-                    " send it as auth: {token}",
-                }
+            raise _refused(
+                400,
+                "a token in the query string is refused (URLs are logged); send it as"
+                " auth: {token}",
             )
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str) or not token:
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"status": 401, "detail": "missing access token (auth: {token})"}
-            )
+            raise _refused(401, "missing access token (auth: {token})")
         try:
             return await self._edge.verify(token)
-        except Unauthorized as exc:
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"status": 401, "detail": exc.detail}
-            ) from exc
-        except ProblemError as exc:
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"status": exc.status, "detail": exc.detail}
-            ) from exc
+        except ProblemError as exc:  # 401 for a bad token, 503 without the keys to check it
+            raise _refused(exc.status, exc.detail or exc.title) from exc
 
     async def _conversation_ids(self, tenant_id: str, user_id: str) -> list[str]:
         response = await self._upstreams.send(
@@ -477,6 +463,12 @@ class RealtimeServer:
     ) -> None:
         payload = ephemeral_payload("presence", tenant_id, {"user_id": user_id, "status": status})
         await self.sio.emit("presence", payload, room=rooms, skip_sid=skip_sid)
+
+
+def _refused(status: int, detail: str) -> socketio.exceptions.ConnectionRefusedError:
+    """A refused connect: the client's `connect_error` gets `{message: detail, data: {status,
+    detail}}` (as Socket.IO clients read `err.message` and `err.data`)."""
+    return socketio.exceptions.ConnectionRefusedError(detail, {"status": status, "detail": detail})
 
 
 def _problem(status: int, detail: str, *, retry_after: int | None = None) -> dict[str, Any]:
