@@ -93,14 +93,18 @@ def serve(
 ) -> None:
     """Run a service with uvicorn; logs stay JSON (uvicorn's own log config is disabled).
 
-    `proxy_headers` lets a service behind the gateway see the client address the gateway
-    forwards; the gateway itself turns it off unless it sits behind a trusted proxy.
+    `app` is an import string of the app factory (`"parley_x.main:create_app"`, with
+    `factory=True`) so that `settings.workers` processes can each build their own app and
+    clients; an app object serves in this one process. `proxy_headers` lets a service behind
+    the gateway see the client address the gateway forwards; the gateway itself turns it off
+    unless it sits behind a trusted proxy.
     """
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         factory=factory,
+        workers=settings.workers if isinstance(app, str) else None,
         log_config=None,
         access_log=False,
         proxy_headers=proxy_headers,

@@ -37,6 +37,14 @@ class ServiceSettings(BaseSettings):
     )
     max_body_bytes: int = 64 * 1024
 
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "processes serving this service's port (uvicorn workers); one per core at most,"
+            " see docs/performance.md"
+        ),
+    )
     max_in_flight: int = Field(
         default=0,
         ge=0,

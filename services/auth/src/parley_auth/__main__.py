@@ -4,7 +4,6 @@ import asyncio
 import sys
 
 from parley_auth.keys import SigningKeys
-from parley_auth.main import create_app
 from parley_auth.models import AUTH_MODELS
 from parley_auth.settings import AuthSettings
 from parley_kit.app import serve
@@ -30,7 +29,7 @@ def main(argv: list[str]) -> int:
     if argv[1:]:
         print("usage: python -m parley_auth [rotate-key]", file=sys.stderr)
         return 2
-    serve(create_app(settings), settings)
+    serve("parley_auth.main:create_app", settings, factory=True)
     return 0
 
 

@@ -2,7 +2,6 @@
 
 import sys
 
-from parley_gateway.main import create_app
 from parley_gateway.settings import GatewaySettings
 from parley_kit.app import serve
 
@@ -15,8 +14,9 @@ def main(argv: list[str]) -> int:
     # Behind a trusted proxy (the ingress), its X-Forwarded-For names the client; otherwise
     # the peer address does, and a client-sent X-Forwarded-For is ignored.
     serve(
-        create_app(settings),
+        "parley_gateway.main:create_app",
         settings,
+        factory=True,
         proxy_headers=settings.trust_forwarded_for,
         forwarded_allow_ips="*" if settings.trust_forwarded_for else "127.0.0.1",
     )

@@ -9,7 +9,6 @@ import httpx
 from parley_kit.app import serve
 from parley_search.engine import connect_engine
 from parley_search.index import ensure_index
-from parley_search.main import create_app
 from parley_search.reindex import reindex
 from parley_search.settings import SearchSettings
 
@@ -32,7 +31,7 @@ def main(argv: list[str]) -> int:
     if argv[1:]:
         print("usage: python -m parley_search [reindex]", file=sys.stderr)
         return 2
-    serve(create_app(settings), settings)
+    serve("parley_search.main:create_app", settings, factory=True)
     return 0
 
 
