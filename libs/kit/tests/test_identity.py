@@ -59,3 +59,23 @@ def test_malformed_identity_is_rejected() -> None:
 def test_empty_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="empty"):
         ForwardedIdentity("")
+
+
+def test_signed_client_address_round_trips_and_is_not_an_identity() -> None:
+    forwarded = ForwardedIdentity("secret")
+    header = forwarded.sign_client_ip("203.0.113.7")
+    assert forwarded.verify_client_ip(header) == "203.0.113.7"
+    with pytest.raises(InvalidToken):
+        forwarded.verify(header)
+    with pytest.raises(InvalidToken):
+        forwarded.verify_client_ip(forwarded.sign(make_claims()))
+
+
+def test_client_address_forged_or_stale_is_rejected() -> None:
+    forwarded = ForwardedIdentity("secret", max_age_seconds=60)
+    with pytest.raises(InvalidToken, match="signature"):
+        forwarded.verify_client_ip(ForwardedIdentity("attacker").sign_client_ip("6.6.6.6"))
+    with pytest.raises(InvalidToken, match="expired"):
+        forwarded.verify_client_ip(forwarded.sign_client_ip("6.6.6.6", now=time.time() - 120))
+    with pytest.raises(InvalidToken):
+        forwarded.verify_client_ip("6.6.6.6")

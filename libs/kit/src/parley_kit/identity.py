@@ -23,6 +23,11 @@ from parley_kit.problems import ServiceUnavailable, Unauthorized
 from parley_kit.tokens import InvalidToken, JwksVerifier, KeysUnavailable, bearer_token, claims_json
 
 IDENTITY_HEADER = "X-Parley-Identity"
+# The client's address as the gateway saw it, signed like the identity: services that bound
+# something per client (auth's login and signup limits) trust this header, never a bare
+# `X-Forwarded-For`, and the gateway never needs to send the internal secret to say it.
+CLIENT_IP_HEADER = "X-Parley-Client-IP"
+_CLIENT_IP_DOMAIN = "client-ip:"  # a signed address can never pass as a signed identity
 
 
 class ForwardedIdentity:
@@ -35,6 +40,29 @@ class ForwardedIdentity:
     def _mac(self, payload: str, issued: str) -> str:
         digest = hmac.new(self._secret, f"{payload}.{issued}".encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def sign_client_ip(self, ip: str, now: float | None = None) -> str:
+        """The `X-Parley-Client-IP` value for a client address."""
+        payload = base64.urlsafe_b64encode(ip.encode()).rstrip(b"=").decode()
+        issued = str(int(now if now is not None else time.time()))
+        return f"{payload}.{issued}.{self._mac(_CLIENT_IP_DOMAIN + payload, issued)}"
+
+    def verify_client_ip(self, header: str, now: float | None = None) -> str:
+        """The client address of a signed `X-Parley-Client-IP` value; `InvalidToken` if the
+        signature is wrong or old."""
+        try:
+            payload, issued, mac = header.split(".")
+        except ValueError as exc:
+            raise InvalidToken("malformed client address") from exc
+        if not hmac.compare_digest(mac, self._mac(_CLIENT_IP_DOMAIN + payload, issued)):
+            raise InvalidToken("client address signature mismatch")
+        current = now if now is not None else time.time()
+        if not issued.isdigit() or abs(current - int(issued)) > self._max_age:
+            raise InvalidToken("client address expired")
+        try:
+            return base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()[:64]
+        except ValueError as exc:
+            raise InvalidToken("client address is unreadable") from exc
 
     def sign(self, claims: AccessClaims, now: float | None = None) -> str:
         payload = base64.urlsafe_b64encode(claims_json(claims).encode()).rstrip(b"=").decode()

@@ -6,7 +6,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from parley_auth.service import AuthService
-from parley_kit.identity import INTERNAL_TOKEN_HEADER
+from parley_kit.identity import CLIENT_IP_HEADER, INTERNAL_TOKEN_HEADER, Authenticator
+from parley_kit.tokens import InvalidToken
 
 
 async def auth_service(request: Request) -> AuthService:
@@ -15,8 +16,16 @@ async def auth_service(request: Request) -> AuthService:
 
 
 async def client_ip(request: Request) -> str:
-    """The caller's IP: from `X-Forwarded-For` only when the gateway (holding the internal
-    secret) forwarded the call; otherwise the socket peer, so a client cannot pick its IP."""
+    """The caller's IP: the address the gateway signed in `X-Parley-Client-IP` (public calls
+    it forwards carry no secret), or `X-Forwarded-For` on a call that holds the internal
+    secret (another service); otherwise the socket peer, so a client cannot pick its IP."""
+    signed = request.headers.get(CLIENT_IP_HEADER)
+    if signed:
+        authenticator: Authenticator = request.app.state.authenticator
+        try:
+            return authenticator.forwarded.verify_client_ip(signed)
+        except InvalidToken:
+            pass  # a forged or stale address counts as none: the peer's own is used
     settings = request.app.state.settings
     presented = (request.headers.get(INTERNAL_TOKEN_HEADER) or "").encode()
     expected = settings.internal_secret.get_secret_value().encode()

@@ -18,6 +18,7 @@ from faststream.kafka import KafkaBroker
 
 from parley_contracts.topics import CONVERSATIONS, MESSAGES, prefixed
 from parley_gateway.api import docs, proxy, seed
+from parley_gateway.authz import AuthzVersions
 from parley_gateway.edge import Edge
 from parley_gateway.openapi import PublicDocs
 from parley_gateway.ratelimit import BucketPolicy, RateLimiter
@@ -49,6 +50,9 @@ async def _relayed(request: Request, exc: Exception) -> Response:
         status_code=upstream.status_code,
         headers=Upstreams.response_headers(upstream),
     )
+
+
+KEEPALIVE_EXPIRY_SECONDS = 4.0
 
 
 def upstream_pool_size(settings: GatewaySettings) -> int:
@@ -86,8 +90,13 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
                 pool=settings.pool_timeout_seconds,
             ),
             # Every connection stays alive for reuse: a new TCP connection per call under load
-            # costs more than the call.
-            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+            # costs more than the call. An idle one is dropped before the service's own
+            # keep-alive timeout (uvicorn: 5 s) can close it under a request.
+            limits=httpx.Limits(
+                max_connections=pool,
+                max_keepalive_connections=pool,
+                keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
+            ),
         )
         upstreams = Upstreams(
             http,
@@ -115,6 +124,7 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
             ),
             forwarded,
             RateLimiter(redis, f"{settings.redis_prefix}gw:rate:"),
+            AuthzVersions(redis, settings.redis_prefix, upstreams),
             per_user=BucketPolicy(settings.user_rate_per_second, settings.user_burst),
             per_ip=BucketPolicy(settings.ip_rate_per_second, settings.ip_burst),
         )

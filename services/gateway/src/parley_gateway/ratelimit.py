@@ -2,9 +2,10 @@
 
 A bucket holds up to `burst` tokens and refills at `rate` per second; a request takes one.
 Redis evaluates the whole decision in one Lua script, so concurrent replicas never
-double-spend a token. When Redis is down the gateway lets the request through (counted in
-`parley_redis_failures_total`): rate limiting protects the services, it must not take the
-platform down with it.
+double-spend a token. The same round trip may read one more key (`read=`): the edge reads the
+caller's current authorization version with its rate limit, for free. When Redis is down the
+gateway lets the request through (counted in `parley_redis_failures_total`): rate limiting
+protects the services, it must not take the platform down with it.
 """
 
 import math
@@ -19,8 +20,10 @@ from parley_kit.logs import get_logger
 
 log = get_logger(__name__)
 
-# KEYS[1] bucket; ARGV: rate per second, burst, now (seconds, float), cost.
-# Returns {allowed (0/1), seconds until one token is available (ceil, as string)}.
+# KEYS[1] bucket, KEYS[2] (optional) a key to read; ARGV: rate per second, burst, now
+# (seconds, float), cost. Returns {allowed (0/1), seconds until one token is available (as
+# string), the value of KEYS[2] (nil if none)}. Both keys are the caller's; on a Redis Cluster
+# they would need one hash slot.
 _TAKE = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
@@ -40,7 +43,11 @@ else
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-return {allowed, tostring(wait)}
+local seen = false
+if #KEYS > 1 then
+  seen = redis.call('GET', KEYS[2])
+end
+return {allowed, tostring(wait), seen}
 """
 
 
@@ -48,6 +55,8 @@ return {allowed, tostring(wait)}
 class Decision:
     allowed: bool
     retry_after: int = 0
+    read: bytes | None = None  # the value of the key asked for with `read=`, if it exists
+    read_failed: bool = False  # Redis did not answer: `read` says nothing
 
 
 @dataclass(frozen=True)
@@ -63,16 +72,20 @@ class RateLimiter:
         self._service = service
         self._script = redis.register_script(_TAKE)
 
-    async def take(self, bucket: str, policy: BucketPolicy, cost: int = 1) -> Decision:
+    async def take(
+        self, bucket: str, policy: BucketPolicy, cost: int = 1, *, read: str | None = None
+    ) -> Decision:
+        """Take `cost` tokens from `bucket`; with `read`, also the value of that (full) key."""
+        keys = [f"{self._prefix}{bucket}"] + ([read] if read is not None else [])
         try:
-            allowed, wait = await self._script(
-                keys=[f"{self._prefix}{bucket}"],
-                args=[policy.rate_per_second, policy.burst, time.time(), cost],
+            allowed, wait, *seen = await self._script(
+                keys=keys, args=[policy.rate_per_second, policy.burst, time.time(), cost]
             )
         except (RedisError, OSError) as exc:
             REDIS_FAILURES.labels(self._service, "rate-limit").inc()
             log.warning("rate limiter unavailable; admitting the request", error=str(exc))
-            return Decision(True)
+            return Decision(True, read_failed=True)
+        value = seen[0] if seen and isinstance(seen[0], bytes) else None
         if int(allowed):
-            return Decision(True)
-        return Decision(False, max(1, math.ceil(float(wait))))
+            return Decision(True, read=value)
+        return Decision(False, max(1, math.ceil(float(wait))), read=value)

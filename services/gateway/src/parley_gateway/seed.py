@@ -15,9 +15,11 @@ import orjson
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from parley_contracts.claims import AccessClaims
+from parley_contracts.ids import ConversationId
 from parley_contracts.problems import FieldError
 from parley_contracts.resources import Password, Title, Username
 from parley_contracts.validation import MessageContent, Metadata, RequestBody
+from parley_gateway.routes import CONVERSATION, fill
 from parley_gateway.upstreams import Service, Upstreams
 from parley_kit.problems import Unprocessable
 
@@ -47,7 +49,7 @@ class SeedConversationCreate(RequestBody):
 
 
 class SeedMessageCreate(RequestBody):
-    conversationId: Annotated[str, StringConstraints(min_length=1, max_length=64)]  # noqa: N815
+    conversationId: ConversationId  # noqa: N815
     content: MessageContent
     metadata: Metadata = Field(default_factory=dict)
 
@@ -117,10 +119,8 @@ class SeedCompat:
         json: Any = None,
         params: list[tuple[str, str]] | None = None,
     ) -> Any:
-        headers = self._upstreams.internal_headers(identity)
+        headers = self._upstreams.internal_headers(identity, client_ip=client_ip)
         headers["content-type"] = "application/json"
-        if client_ip is not None:
-            headers["x-forwarded-for"] = client_ip
         response = await self._upstreams.send(
             service,
             method,
@@ -207,7 +207,10 @@ class SeedCompat:
 
     async def conversation(self, identity: str, conversation_id: str) -> dict[str, Any]:
         conversation = await self._call(
-            Service.MESSAGING, "GET", f"/v1/conversations/{conversation_id}", identity=identity
+            Service.MESSAGING,
+            "GET",
+            fill(CONVERSATION, {"conversation_id": conversation_id}),
+            identity=identity,
         )
         return seed_conversation(conversation)
 
@@ -215,7 +218,7 @@ class SeedCompat:
         message = await self._call(
             Service.MESSAGING,
             "POST",
-            f"/v1/conversations/{body.conversationId}/messages",
+            fill(f"{CONVERSATION}/messages", {"conversation_id": body.conversationId}),
             identity=identity,
             json={"content": body.content, "metadata": body.metadata},
         )
@@ -276,7 +279,7 @@ class SeedCompat:
         page = await self._call(
             Service.MESSAGING,
             "GET",
-            f"/v1/conversations/{conversation_id}/messages",
+            fill(f"{CONVERSATION}/messages", {"conversation_id": conversation_id}),
             identity=identity,
             params=params,
         )

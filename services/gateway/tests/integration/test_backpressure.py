@@ -231,7 +231,9 @@ async def test_the_gateway_answers_503_when_a_service_is_down_or_silent(
             await wait_ready(behind.url)
             owner = await new_tenant(http)
             down = await http.get("/v1/conversations", headers=owner.headers)
-            legacy = await http.get("/api/conversations/abc/messages", headers=owner.headers)
+            legacy = await http.get(
+                "/api/conversations/65f0c0ffee0123456789abcd/messages", headers=owner.headers
+            )
             silent_search = await http.get(
                 "/v1/search/messages", params={"q": "x"}, headers=owner.headers
             )

@@ -14,6 +14,8 @@ from parley_gateway.upstreams import Service, Upstreams
 from parley_kit.deadlines import DEADLINE_HEADER, parse_deadline, within
 from parley_kit.problems import ServiceUnavailable
 
+CONVERSATION_ID = "65f0c0ffee0123456789abcd"
+
 
 class History:
     """`GET /v1/conversations/{id}/messages` over seqs 1..total, as API.md specifies it."""
@@ -63,7 +65,9 @@ def upstreams(handler: Any, **options: Any) -> Upstreams:
 async def page(
     history: History, page_no: int, page_size: int, sort: Literal["asc", "desc"] = "desc"
 ) -> dict[str, Any]:
-    return await SeedCompat(upstreams(history)).history("identity", "c", page_no, page_size, sort)
+    return await SeedCompat(upstreams(history)).history(
+        "identity", CONVERSATION_ID, page_no, page_size, sort
+    )
 
 
 def contents(body: dict[str, Any]) -> list[str]:
@@ -87,7 +91,10 @@ async def test_older_newest_first_pages_are_placed_by_the_newest_seq() -> None:
     assert contents(last) == ["message 1"]
     assert contents(beyond) == []
     assert beyond["totalElements"] == 7
-    assert all(request.url.path == "/v1/conversations/c/messages" for request in history.calls)
+    assert all(
+        request.url.path == f"/v1/conversations/{CONVERSATION_ID}/messages"
+        for request in history.calls
+    )
 
 
 async def test_oldest_first_pages_and_the_total_come_from_one_round_trip() -> None:

@@ -1,49 +1,56 @@
-"""The `/v1/**` edge: admit the caller, then forward the request to the service that owns it.
+"""The `/v1/**` edge: match the path to the public route table, admit the caller, then forward
+the request to the service that owns it, on a path rebuilt from the table.
 
-The route table lives in `upstreams.py`; the routes themselves are documented by the merged
+The route table lives in `routes.py`; the routes themselves are documented by the merged
 OpenAPI document (`/openapi.json`), so the catch-all here stays out of the schema.
 """
 
 from fastapi import APIRouter, Request, Response
 
 from parley_gateway.dependencies import EdgeDep, UpstreamsDep
-from parley_kit.problems import BadRequest, NotFound
+from parley_gateway.routes import Matched, NoRoute, match
+from parley_kit.problems import NotFound, ProblemError, Unprocessable
 
 router = APIRouter()
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-def _forward_path(request: Request) -> str:
-    """The path to forward, exactly as the client encoded it (emoji in reaction paths).
-
-    Dot segments are refused: a normalising hop could otherwise turn
-    `/v1/conversations/../../internal/...` into a route the gateway never exposes.
-    """
-    decoded = request.url.path
-    if any(segment in {".", ".."} for segment in decoded.split("/")):
-        raise BadRequest("dot segments are not allowed in paths")
+def _matched(request: Request) -> Matched:
+    """The public route of the request, matched on the path exactly as the client sent it
+    (an encoded `/` or `.` stays inside its segment); 404 or 405 when there is none."""
     raw = request.scope.get("raw_path")
-    return raw.decode("latin-1") if isinstance(raw, bytes) and raw else decoded
+    path = raw.decode("latin-1") if isinstance(raw, bytes) and raw else request.url.path
+    try:
+        return match(request.method, path)
+    except NoRoute as exc:
+        if exc.allowed:
+            raise ProblemError(
+                f"{request.method} is not allowed here",
+                status=405,
+                headers={"Allow": ", ".join(sorted(exc.allowed))},
+            ) from exc
+        raise NotFound("no such route") from exc
 
 
 async def forward(request: Request, edge: EdgeDep, upstreams: UpstreamsDep) -> Response:
-    route = upstreams.route(request.url.path)
-    if route is None:
-        raise NotFound("no such route")
-    path = _forward_path(request)
-    caller = await edge.admit(request, public=route.public)
+    matched = _matched(request)
+    caller = await edge.admit(request, public=matched.route.anonymous)
+    if matched.errors:
+        names = ", ".join(error.loc for error in matched.errors)
+        raise Unprocessable(f"not a valid path parameter: {names}", errors=matched.errors)
+    service = matched.route.service
     identity = edge.identity(caller.claims) if caller.claims is not None else None
     upstream = await upstreams.send(
-        route.service,
+        service,
         request.method,
-        path,
+        matched.upstream_path(),
         headers=upstreams.forwarded_headers(
-            route.service, request.headers, client_ip=caller.ip, identity=identity
+            service, request.headers, client_ip=caller.ip, identity=identity
         ),
         params=list(request.query_params.multi_items()),
         content=await request.body(),
-        timeout=route.timeout,
+        timeout=upstreams.timeout(service),
     )
     return Response(
         upstream.content,

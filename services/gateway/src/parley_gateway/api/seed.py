@@ -3,9 +3,10 @@
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from parley_contracts.claims import AccessClaims
+from parley_contracts.ids import ConversationId
 from parley_contracts.validation import Slug
 from parley_gateway.dependencies import EdgeDep, SeedDep
 from parley_gateway.edge import Caller
@@ -17,9 +18,14 @@ from parley_gateway.seed import (
     SeedSignup,
     SeedToken,
 )
+from parley_kit.openapi import problem_responses
 
 router = APIRouter(prefix="/api", tags=["seed compatibility"])
 
+# These routes admit their caller themselves (`_member`); the requirement is declared here so
+# the document shows it and each route documents its 401.
+BEARER_REQUIRED: dict[str, Any] = {"security": [{"bearer": []}]}
+PathConversationId = Annotated[ConversationId, Path()]
 PageNo = Annotated[int, Query(ge=1, le=100_000)]
 PageSize = Annotated[int, Query(ge=1, le=100)]
 
@@ -35,14 +41,16 @@ async def _member(edge: EdgeDep, request: Request) -> tuple[AccessClaims, str]:
     return caller.claims, edge.identity(caller.claims)
 
 
-@router.post("/auth/signup", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/auth/signup", status_code=status.HTTP_201_CREATED, responses=problem_responses(403, 409)
+)
 async def signup(body: SeedSignup, request: Request, edge: EdgeDep, seed: SeedDep) -> SeedToken:
     """Sign up into the legacy tenant `t<tenantId>` (created on first use); `roles` is ignored."""
     caller = await edge.admit(request, public=True)
     return await seed.signup(body, caller.ip)
 
 
-@router.post("/auth/login")
+@router.post("/auth/login", responses=problem_responses(401))
 async def login(
     body: SeedLogin,
     request: Request,
@@ -55,7 +63,12 @@ async def login(
     return await seed.login(body, x_tenant, caller.ip)
 
 
-@router.post("/conversations", status_code=status.HTTP_201_CREATED, response_model=dict[str, Any])
+@router.post(
+    "/conversations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=dict[str, Any],
+    openapi_extra=BEARER_REQUIRED,
+)
 async def create_conversation(
     body: SeedConversationCreate, request: Request, edge: EdgeDep, seed: SeedDep
 ) -> Response:
@@ -65,15 +78,25 @@ async def create_conversation(
     return _json(created, status.HTTP_201_CREATED)
 
 
-@router.get("/conversations/{conversation_id}", response_model=dict[str, Any])
+@router.get(
+    "/conversations/{conversation_id}",
+    response_model=dict[str, Any],
+    openapi_extra=BEARER_REQUIRED,
+)
 async def get_conversation(
-    conversation_id: str, request: Request, edge: EdgeDep, seed: SeedDep
+    conversation_id: PathConversationId, request: Request, edge: EdgeDep, seed: SeedDep
 ) -> Response:
     _, identity = await _member(edge, request)
     return _json(await seed.conversation(identity, conversation_id))
 
 
-@router.post("/messages", status_code=status.HTTP_201_CREATED, response_model=dict[str, Any])
+@router.post(
+    "/messages",
+    status_code=status.HTTP_201_CREATED,
+    response_model=dict[str, Any],
+    responses=problem_responses(404),
+    openapi_extra=BEARER_REQUIRED,
+)
 async def send_message(
     body: SeedMessageCreate, request: Request, edge: EdgeDep, seed: SeedDep
 ) -> Response:
@@ -81,9 +104,13 @@ async def send_message(
     return _json(await seed.send(identity, body), status.HTTP_201_CREATED)
 
 
-@router.get("/conversations/{conversation_id}/messages", response_model=SeedPage)
+@router.get(
+    "/conversations/{conversation_id}/messages",
+    response_model=SeedPage,
+    openapi_extra=BEARER_REQUIRED,
+)
 async def history(
-    conversation_id: str,
+    conversation_id: PathConversationId,
     request: Request,
     edge: EdgeDep,
     seed: SeedDep,
@@ -96,9 +123,9 @@ async def history(
     return _json(await seed.history(identity, conversation_id, pageNo, pageSize, sort))
 
 
-@router.get("/conversations/{conversation_id}/messages/search")
+@router.get("/conversations/{conversation_id}/messages/search", openapi_extra=BEARER_REQUIRED)
 async def search(
-    conversation_id: str,
+    conversation_id: PathConversationId,
     request: Request,
     edge: EdgeDep,
     seed: SeedDep,
