@@ -1,9 +1,10 @@
 """Nothing on the hot path scans a growing collection.
 
 FerretDB pushes a filter down only when it is exactly `{_id: value}`; any other filter or sort
-reads the whole collection. With 20,000 messages stored, a send, the newest page, a message
-and a membership check must reach the store only by `_id` (or touch the outbox and its lease,
-which stay small), so a slow query cannot creep back onto the hot path unnoticed.
+reads the whole collection. With 20,000 messages stored, a send, a reply, a reaction, the
+newest page, a message, a membership check and creating a conversation must reach the store
+only by `_id` (or touch the outbox and its lease, which stay small), so a slow query cannot
+creep back onto the hot path unnoticed.
 """
 
 from collections.abc import Mapping
@@ -128,6 +129,10 @@ async def test_send_and_newest_page_touch_the_store_only_by_id(
         log.commands.clear()
         sent = await send(api, ann, conversation, "on the hot path")
         page = await api.get(path, headers=owner.headers)
+        reply = await send(api, owner, conversation, "a reply", parent_id=first.json()["id"])
+        reacted = await api.put(f"{path}/{first.json()['id']}/reactions/ok", headers=ann.headers)
+        other = await make_group(api, owner, ann, title="another")
+        in_other = await send(api, owner, other, "first in another")
         assert sent.status_code == 201, sent.text
         one = await api.get(f"{path}/{sent.json()['id']}", headers=owner.headers)
         hot = list(log.commands)
@@ -136,6 +141,9 @@ async def test_send_and_newest_page_touch_the_store_only_by_id(
     assert sent.json()["seq"] == SEEDED + 2
     assert [m["seq"] for m in page.json()["items"][:2]] == [SEEDED + 2, SEEDED + 1]
     assert one.status_code == 200
+    assert reply.json()["seq"] == SEEDED + 3
+    assert reacted.json()["reactions"] == {"ok": [ann.id]}
+    assert in_other.json()["seq"] == 1
     assert any(name == "insert" and coll == "messages" for name, coll, _ in hot)
     assert scans(hot) == []
 

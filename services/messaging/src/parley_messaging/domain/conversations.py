@@ -129,6 +129,8 @@ class ConversationService:
                 if winner is None:
                     raise
                 return await self._viewed(claims.tenant_id, winner.conversation_id, me), False
+        await self._membership.start(record, members)
+        await self._timeline.start(self._projection.keys(claims.tenant_id, conversation_id))
         for m in members:
             await self._membership.joined(claims.tenant_id, conversation_id, m)
         await self._publish(

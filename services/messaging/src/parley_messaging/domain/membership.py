@@ -116,6 +116,17 @@ class MembershipCheck:
             {m.user_id: member_fields(m) for m in members},
         )
 
+    async def start(self, record: ConversationRecord, members: list[MemberRecord]) -> None:
+        """The members of a conversation just created, known without reading the store."""
+        keys = self._projection.keys(record.tenant_id, str(record.id))
+        generation = await self._projection.generation(keys, "members")
+        await self._projection.load_members(
+            keys,
+            generation,
+            conversation_fields(record),
+            {m.user_id: member_fields(m) for m in members},
+        )
+
     async def conversation_ids(self, tenant_id: str, user_id: str) -> list[str]:
         keys: UserKeys = self._projection.user_keys(tenant_id, user_id)
         for _ in range(LOAD_ATTEMPTS):

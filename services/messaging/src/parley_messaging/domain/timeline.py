@@ -191,6 +191,17 @@ class Timeline:
 
     # --- reading ---------------------------------------------------------------------------
 
+    async def start(self, keys: ConversationKeys) -> None:
+        """The projection of a conversation just created: known empty, so nothing is read
+        (loading it would scan the reactions and threads of every conversation)."""
+        page = await self._projection.generation(keys, "page")
+        rx = await self._projection.generation(keys, "rx")
+        replies = await self._projection.generation(keys, "replies")
+        await self._projection.seed(keys, 0)
+        await self._projection.load_page(keys, page, 0, 0, [])
+        await self._projection.load_reactions(keys, rx, {})
+        await self._projection.load_replies(keys, replies, [])
+
     async def load(self, keys: ConversationKeys, tenant_id: str) -> None:
         """Load the newest page, reactions and threads of a conversation from the store."""
         conversation_id = keys.conversation_id
