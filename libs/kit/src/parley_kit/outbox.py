@@ -31,7 +31,8 @@ from collections import OrderedDict, defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from faststream.kafka import KafkaBroker
+from aiokafka import AIOKafkaProducer
+from bson import Binary
 from prometheus_client import Counter, Gauge, Histogram
 from pydantic import BaseModel, ConfigDict, Field
 from pymongo.asynchronous.database import AsyncDatabase
@@ -40,7 +41,7 @@ from pymongo.errors import DuplicateKeyError
 from parley_contracts.events import EventEnvelope
 from parley_contracts.topics import prefixed
 from parley_kit.group_commit import GroupCommit
-from parley_kit.kafka import ensure_topics, make_broker
+from parley_kit.kafka import ensure_topics, make_producer
 from parley_kit.logs import get_logger
 
 log = get_logger(__name__)
@@ -68,7 +69,8 @@ class OutboxRecord(BaseModel):
     topic: str
     key: str
     position: int | None = None
-    envelope: dict[str, Any]
+    event_type: str
+    payload: bytes  # the envelope as JSON, encoded once when it is enqueued
     created_at: datetime = Field(default_factory=_now)
 
 
@@ -100,12 +102,13 @@ class Outbox:
                 topic=prefixed(self._prefix, envelope.topic),
                 key=envelope.key,
                 position=position + index if position is not None else None,
-                envelope=envelope.model_dump(mode="json"),
+                event_type=str(envelope.type),
+                payload=envelope.model_dump_json().encode(),
             )
             for index, envelope in enumerate(envelopes)
         ]
         results = await asyncio.gather(
-            *(self._inserts.insert(r.model_dump(by_alias=True)) for r in records),
+            *(self._inserts.insert(_document(r)) for r in records),
             return_exceptions=True,
         )
         for result in results:
@@ -157,7 +160,7 @@ class OutboxRelay:
         self._first_seen: dict[str, float] = {}  # record id -> when a gap first held it back
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._broker: KafkaBroker | None = None
+        self._producer: AIOKafkaProducer | None = None
         self.connected = False
 
     def wake(self) -> None:
@@ -180,24 +183,25 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 await self._leases.delete_one({"_id": self._slot_id(slot)})
 
-    async def _connect(self) -> KafkaBroker:
-        if self._broker is None:
+    async def _connect(self) -> AIOKafkaProducer:
+        if self._producer is None:
             await ensure_topics(self._bootstrap, self._topics, partitions=self._partitions)
-            broker = make_broker(self._bootstrap, client_id=self._client_id)
-            await broker.start()
-            self._broker = broker
+            producer = make_producer(self._bootstrap, client_id=self._client_id)
+            await producer.start()
+            self._producer = producer
             self.connected = True
             log.info("outbox relay connected to Kafka")
-        return self._broker
+        return self._producer
 
     async def _disconnect(self) -> None:
-        broker, self._broker = self._broker, None
+        producer, self._producer = self._producer, None
         self.connected = False
-        if broker is not None:
+        if producer is not None:
             # Bounded: a producer still retrying (e.g. during a leader election) must not hold
             # up a shutdown; unacknowledged records stay unpublished and go out later.
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(broker.stop(), 5)
+                async with asyncio.timeout(5):
+                    await producer.stop()
 
     async def _run(self) -> None:
         backoff = 0.2
@@ -265,11 +269,11 @@ class OutboxRelay:
         ready = self._in_order(records)
         if not ready:
             return 0
-        broker = await self._connect()
-        by_key: dict[str, list[OutboxRecord]] = defaultdict(list)
-        for record in ready:
-            by_key[record.key].append(record)
-        await asyncio.gather(*(self._publish_key(broker, batch) for batch in by_key.values()))
+        producer = await self._connect()
+        # Sent in order, acknowledged together: the idempotent producer keeps one key's
+        # records in order within its partition, and the batch is deleted only once all are in.
+        acknowledgements = [await self._send(producer, record) for record in ready]
+        await asyncio.gather(*acknowledgements)
         await self._outbox.delete_many({"_id": {"$in": [record.id for record in ready]}})
         now = _now()
         for record in ready:
@@ -278,19 +282,18 @@ class OutboxRelay:
             OUTBOX_LAG.observe(max(0.0, (now - _aware(record.created_at)).total_seconds()))
         return len(ready)
 
-    async def _publish_key(self, broker: KafkaBroker, records: list[OutboxRecord]) -> None:
-        futures = []
-        for record in records:
-            envelope = record.envelope
-            future = await broker.publish(
-                envelope,
-                topic=record.topic,
-                key=record.key.encode(),
-                headers={"event_type": str(envelope.get("type", "")), "event_id": record.id},
-                no_confirm=True,
-            )
-            futures.append(future)
-        await asyncio.gather(*futures)
+    async def _send(self, producer: AIOKafkaProducer, record: OutboxRecord) -> Any:
+        """Hand one record to the producer; the returned future resolves on acknowledgement."""
+        return await producer.send(
+            record.topic,
+            value=record.payload,
+            key=record.key.encode(),
+            headers=[
+                ("content-type", b"application/json"),
+                ("event_type", record.event_type.encode()),
+                ("event_id", record.id.encode()),
+            ],
+        )
 
     def _in_order(self, records: list[OutboxRecord]) -> list[OutboxRecord]:
         """The records that may go now, in publishing order.
@@ -333,6 +336,12 @@ class OutboxRelay:
         if len(self._first_seen) > self._tracked_keys:  # published meanwhile by another replica
             self._first_seen.clear()
         return ready
+
+
+def _document(record: OutboxRecord) -> dict[str, Any]:
+    document = record.model_dump(by_alias=True)
+    document["payload"] = Binary(record.payload)
+    return document
 
 
 def _aware(value: datetime) -> datetime:
