@@ -190,6 +190,7 @@ class Bench:
                 "started_at": started.isoformat(),
                 "finished_at": datetime.now(UTC).isoformat(),
                 "base": options.base,
+                "label": options.label,
                 "tenant": self.people.tenant,
                 "revision": git_revision(ROOT),
                 "machine": describe_machine(),

@@ -57,6 +57,7 @@ class BenchOptions:
     metrics_url: str | None = None  # messaging /metrics (an in-flight gauge is read if present)
     out_dir: Path = Path(".bench")
     start_suite: bool = True  # start deploy/run/suite.py when nothing answers at `base`
+    label: str = ""  # what was measured, in words (kept in the JSON), e.g. "before, 2d7765c"
     smoke: bool = False
 
     @property
@@ -147,6 +148,9 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
     )
     parser.add_argument("--out", type=Path, default=defaults.out_dir)
     parser.add_argument(
+        "--label", default="", help='what is measured, kept in the JSON (e.g. "2 replicas")'
+    )
+    parser.add_argument(
         "--no-start", action="store_true", help="never start a suite; fail if none answers"
     )
     parser.add_argument(
@@ -175,6 +179,7 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
         metrics_url=args.metrics_url,
         out_dir=args.out,
         start_suite=not args.no_start,
+        label=args.label,
     )
     if options.metrics_url is None and options.is_local_default:
         options = dataclasses.replace(options, metrics_url="http://127.0.0.1:8002/metrics")

@@ -280,6 +280,17 @@ def render_table(rows: list[dict[str, str]], ceilings: Figures) -> str:
     return "\n".join(lines + engine_lines)
 
 
+def render_markdown(rows: list[dict[str, str]]) -> str:
+    """The same table as Markdown (for docs/performance.md): `python -m perf --markdown FILE`."""
+    columns = ["figure", "measured", "latency p50/p99/max", "errors", "target", "met"]
+    columns += ["vs ceiling", "cpu loadgen/all"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = [row[c].replace("|", "/") for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_json(results: Figures, directory: Path, stamp: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"results-{stamp}.json"

@@ -8,7 +8,7 @@ from parley_client import ParleyError
 from parley_client.errors import error_for
 from perf.load import pause_after
 from perf.options import parse_options
-from perf.report import TARGETS, build_rows, render_table
+from perf.report import TARGETS, build_rows, render_markdown, render_table
 from perf.stats import latency_summary, percentile
 
 
@@ -80,6 +80,9 @@ def test_every_target_of_the_issue_is_printed_next_to_its_figure() -> None:
     table = render_table(list(rows.values()), results["ceilings"])
     assert "p50 <= 20 ms" in table
     assert "document_insert" in table
+    markdown = render_markdown(list(rows.values())).splitlines()
+    assert len(markdown) == 2 + len(rows)
+    assert markdown[0].startswith("| figure | measured |")
 
 
 def test_the_command_line_defaults_are_the_issue_s_scenarios() -> None:
