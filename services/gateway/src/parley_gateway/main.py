@@ -191,6 +191,9 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
         trust_deadline_header=False,  # the edge sets deadlines; clients do not
     )
     api.add_exception_handler(Relayed, _relayed)
+    # The edge answers what it is asked: a path that matches no route (an encoded `/` decodes
+    # to an empty segment, for one) is a 404 problem, never a redirect to some other path.
+    api.router.redirect_slashes = False
     if settings.cors_origins:
         api.add_middleware(
             CORSMiddleware,
