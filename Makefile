@@ -54,6 +54,11 @@ status: install ## Show each service and engine with its health and version
 bench: install ## Measure throughput and latency against the suite at :8000 (started if none is ready); BENCH_ARGS="--help"
 	PYTHONPATH=tests $(UV) run --frozen python -m perf $(BENCH_ARGS)
 
+.PHONY: fuzz
+fuzz: install stack-up ## Fuzz every public operation at length (FUZZ_EXAMPLES per operation, default 1000; FUZZ_SEED, else random and printed)
+	PARLEY_FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} PARLEY_FUZZ_SEED=$${FUZZ_SEED:-$$RANDOM$$RANDOM} \
+		$(UV) run --frozen pytest tests/fuzz -s -o timeout=0 $(PYTEST_ARGS)
+
 demo: install ## Seed a demo tenant into the running suite (`make run` first) and print logins
 	$(UV) run --frozen python -m parley_client.demo --gateway "$${PARLEY_GATEWAY_URL:-http://127.0.0.1:8000}"
 
