@@ -12,6 +12,8 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -219,9 +221,16 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
-MessageContent = Annotated[str, AfterValidator(_trimmed_content)]
+MessageContent = Annotated[
+    str,
+    AfterValidator(_trimmed_content),
+    # Documented bounds (enforced after trimming, so the raw text may carry extra spaces).
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_CONTENT_CHARS}),
+]
 Metadata = Annotated[dict[str, Any], AfterValidator(_bounded_metadata)]
-Slug = Annotated[str, AfterValidator(_slug)]
+Slug = Annotated[
+    str, StringConstraints(min_length=1, max_length=63, pattern=SLUG_PATTERN), AfterValidator(_slug)
+]
 Timestamp = Annotated[
     datetime,
     AfterValidator(_as_utc),

@@ -24,6 +24,8 @@ from parley_gateway.upstreams import Service, Upstreams
 from parley_kit.problems import Unprocessable
 
 LegacyTenantId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,38}$")]
+LegacyTenantNumber = Annotated[int, Field(ge=0, le=10**38)]
+IgnoredRole = Annotated[str, StringConstraints(max_length=64)]
 MAX_SEARCH_DEPTH = 1000  # results; deeper pages would need `from`, which the engine makes slow
 
 
@@ -34,8 +36,8 @@ class SeedSignup(RequestBody):
     username: Username
     email: EmailStr
     password: Password
-    tenantId: LegacyTenantId | int = "1"  # noqa: N815 - the seed's field name
-    roles: list[str] | None = None
+    tenantId: LegacyTenantId | LegacyTenantNumber = "1"  # noqa: N815 - the seed's field name
+    roles: Annotated[list[IgnoredRole], Field(max_length=16)] | None = None
 
 
 class SeedLogin(RequestBody):
