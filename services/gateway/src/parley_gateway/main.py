@@ -33,6 +33,7 @@ from parley_kit.app import create_service_app
 from parley_kit.cache import connect_redis
 from parley_kit.health import ReadinessCheck
 from parley_kit.identity import ForwardedIdentity
+from parley_kit.last_resort import UnexpectedErrors
 from parley_kit.tokens import JwksVerifier
 
 DESCRIPTION = """The public API of Parley: tenants and auth, conversations, messages, search.
@@ -204,4 +205,6 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
             allow_credentials=True,
         )
     api.state.sio = sio
-    return socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")
+    # The same last resort outside the Socket.IO mount as inside the API: an error in the
+    # socket transport is a complete 500 problem too, and the connection stays usable.
+    return UnexpectedErrors(socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io"))
