@@ -38,6 +38,10 @@ test-unit: install ## Unit tests only (no engines)
 test: lint stack-up ## Lint, bring up the engines, run every test (unit, integration, e2e)
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
+.PHONY: test-faults
+test-faults: install ## Stop and restart each engine and service under load, on a stack of its own; recovery table
+	$(UV) run --frozen pytest -m faults tests/faults $(PYTEST_ARGS)
+
 .PHONY: stop status
 # The supervisor runs straight from the venv: no process between make and it, so make's SIGTERM
 # (and a terminal's Ctrl-C or hangup) reaches the one owner of the services.
