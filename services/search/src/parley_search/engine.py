@@ -2,9 +2,21 @@
 everything Parley uses but need different Python clients (the Elasticsearch 8 client refuses
 to talk to anything but Elasticsearch)."""
 
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
+from parley_kit.problems import ServiceUnavailable
 from parley_search.settings import SearchSettings
+
+# Answers of an engine that is starting, overloaded or shedding load: retrying soon may work.
+RETRYABLE_STATUSES: Final = frozenset({429, 502, 503, 504})
+
+
+def unavailable(retry_after: int) -> ServiceUnavailable:
+    """A search the engine could not serve now (down, unreachable, starting, overloaded): a
+    503 with `Retry-After` for the caller, never a 500."""
+    return ServiceUnavailable(
+        "the search engine is unavailable; retry shortly", retry_after=retry_after
+    )
 
 
 class SearchEngine(Protocol):
@@ -21,10 +33,11 @@ class SearchEngine(Protocol):
 
 
 class OpenSearchEngine:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, retry_after: int = 1) -> None:
         from opensearchpy import AsyncOpenSearch
 
         self._client = AsyncOpenSearch(hosts=[url], timeout=10, max_retries=0)
+        self._retry_after = retry_after
 
     async def info(self) -> dict[str, Any]:
         return dict(await self._client.info())
@@ -53,7 +66,16 @@ class OpenSearchEngine:
         return dict(await self._client.bulk(body=operations))
 
     async def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(await self._client.search(index=index, body=body))
+        from opensearchpy.exceptions import ConnectionError, TransportError
+
+        try:
+            return dict(await self._client.search(index=index, body=body))
+        except ConnectionError as exc:  # refused, reset or timed out (ConnectionTimeout)
+            raise unavailable(self._retry_after) from exc
+        except TransportError as exc:
+            if exc.status_code in RETRYABLE_STATUSES:
+                raise unavailable(self._retry_after) from exc
+            raise
 
     async def refresh(self, index: str) -> None:
         await self._client.indices.refresh(index=index)
@@ -63,10 +85,11 @@ class OpenSearchEngine:
 
 
 class ElasticsearchEngine:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, retry_after: int = 1) -> None:
         from elasticsearch import AsyncElasticsearch
 
         self._client = AsyncElasticsearch(url, request_timeout=10, max_retries=0)
+        self._retry_after = retry_after
 
     async def info(self) -> dict[str, Any]:
         return dict((await self._client.info()).body)
@@ -95,7 +118,17 @@ class ElasticsearchEngine:
         return dict((await self._client.bulk(operations=operations)).body)
 
     async def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
-        return dict((await self._client.search(index=index, **body)).body)
+        from elastic_transport import TransportError
+        from elasticsearch import ApiError
+
+        try:
+            return dict((await self._client.search(index=index, **body)).body)
+        except TransportError as exc:  # refused, reset or timed out: no answer at all
+            raise unavailable(self._retry_after) from exc
+        except ApiError as exc:
+            if exc.meta.status in RETRYABLE_STATUSES:
+                raise unavailable(self._retry_after) from exc
+            raise
 
     async def refresh(self, index: str) -> None:
         await self._client.indices.refresh(index=index)
@@ -106,5 +139,5 @@ class ElasticsearchEngine:
 
 def connect_engine(settings: SearchSettings) -> SearchEngine:
     if settings.engine == "elasticsearch":
-        return ElasticsearchEngine(settings.elasticsearch_url)
-    return OpenSearchEngine(settings.elasticsearch_url)
+        return ElasticsearchEngine(settings.elasticsearch_url, settings.retry_after_seconds)
+    return OpenSearchEngine(settings.elasticsearch_url, settings.retry_after_seconds)

@@ -146,10 +146,17 @@ async def test_nothing_is_lost_while_the_engine_is_down(
             )
         await asyncio.sleep(2)
         not_ready = await client.get("/readyz")
+        searched = await client.get(
+            "/v1/search/messages", params={"q": "outage"}, headers=identity("t1", "u1")
+        )
         await proxy.restore()
         await eventually(lambda: _count_with(client, "outage", 5), timeout=40)
     await proxy.cut()
     assert not_ready.status_code == 503
+    # A search meanwhile is a 503 the caller may retry, not a 500.
+    assert searched.status_code == 503, searched.text
+    assert searched.headers["retry-after"] == "1"
+    assert searched.headers["content-type"] == "application/problem+json"
 
 
 async def _count_with(client: httpx.AsyncClient, q: str, n: int) -> bool:
