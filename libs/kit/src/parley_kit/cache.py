@@ -3,6 +3,9 @@ misses (and count them) rather than failing the request."""
 
 from prometheus_client import Counter
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 REDIS_FAILURES = Counter(
     "parley_redis_failures_total",
@@ -11,13 +14,24 @@ REDIS_FAILURES = Counter(
 )
 
 
+def fail_fast_retry() -> Retry:
+    """One immediate retry on a fresh connection, on a connection error only.
+
+    A client made by `from_url` retries nothing: after a Redis restart every pooled
+    connection (still to the old process) failed its next command, so each cost a request a
+    503 after Redis was back. One retry reconnects. While Redis is down the retry fails at
+    once too (connection refused), so a call still costs milliseconds. A timeout is not
+    retried: the command (a script that writes, say) may have run."""
+    return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+
+
 def connect_redis(url: str, *, timeout: float = 0.5) -> "Redis":
     """A client that fails fast, so a down Redis costs a request milliseconds, not seconds."""
     client: Redis = Redis.from_url(
         url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        retry_on_timeout=False,
+        retry=fail_fast_retry(),
         health_check_interval=30,
         decode_responses=False,
     )

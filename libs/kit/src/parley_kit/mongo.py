@@ -8,6 +8,7 @@ when a service's code calls a Beanie query method on a document class anywhere e
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
+import pymongo
 from beanie import Document, init_beanie
 from beanie.odm.queries.find import FindMany, FindOne
 from pymongo import AsyncMongoClient, ReturnDocument, monitoring
@@ -18,19 +19,43 @@ from parley_kit.group_commit import GroupCommit
 D = TypeVar("D", bound=Document)
 
 
+# How long an operation waits for a store it cannot reach before failing (a 503 to callers).
+SERVER_SELECTION_TIMEOUT_MS = 2000
+
+
+class StoreClient(AsyncMongoClient[Any]):
+    """A client whose operations wait for an unreachable store at most its
+    `serverSelectionTimeoutMS`, also inside a `pymongo.timeout()` block.
+
+    Every request runs under `pymongo.timeout(<time left>)` (see `parley_kit.deadlines`), and
+    pymongo then waits for a server for the whole time left: with the store down, each call
+    hung for the request's full deadline (~10 s) before failing, holding its admission slot
+    meanwhile. The timeout specification bounds that wait by min(serverSelectionTimeoutMS,
+    time left); pymongo 4.x uses the time left alone. So server selection, and only it, runs
+    under a nested timeout (nested timeouts only shorten): a request to a store that is down
+    fails after `serverSelectionTimeoutMS` with a 503, and the operation itself keeps the
+    request's whole deadline.
+    """
+
+    async def _select_server(self, *args: Any, **kwargs: Any) -> Any:
+        with pymongo.timeout(self.options.server_selection_timeout):
+            return await super()._select_server(*args, **kwargs)
+
+
 async def connect_mongo(
     url: str,
     database: str,
     models: Sequence[type[Document]],
     *,
     timeout_ms: int = 5000,
+    selection_timeout_ms: int = SERVER_SELECTION_TIMEOUT_MS,
     event_listeners: Sequence[monitoring._EventListener] = (),
 ) -> AsyncMongoClient[Any]:
     """Connect and initialise Beanie, then create the models' indexes. `event_listeners`
     (pymongo command monitoring) let tests see every query a service sends."""
-    client: AsyncMongoClient[Any] = AsyncMongoClient(
+    client: AsyncMongoClient[Any] = StoreClient(
         url,
-        serverSelectionTimeoutMS=timeout_ms,
+        serverSelectionTimeoutMS=selection_timeout_ms,
         connectTimeoutMS=timeout_ms,
         tz_aware=True,
         uuidRepresentation="standard",
