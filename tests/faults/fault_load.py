@@ -48,6 +48,7 @@ class Attempt:
     """One HTTP call of the load: `status` is the HTTP status, or 0 for a timeout or a
     connection that failed before any answer."""
 
+    kind: str  # "send", "search" or "read"
     began: float  # monotonic
     ended: float
     status: int
@@ -99,11 +100,13 @@ class Sender:
             try:
                 response = await self.client.raw("POST", path, json=body)
             except httpx.HTTPError as exc:
-                self.attempts.append(Attempt(began, time.monotonic(), 0, error=type(exc).__name__))
+                failed = Attempt("send", began, time.monotonic(), 0, error=type(exc).__name__)
+                self.attempts.append(failed)
                 await asyncio.sleep(RETRY_PAUSE)
                 continue
             retry_after = response.headers.get("retry-after")
             attempt = Attempt(
+                "send",
                 began,
                 time.monotonic(),
                 response.status_code,
@@ -226,8 +229,7 @@ class Window:
     refusals_without_retry_after: int
     failures: int  # timeouts and failed connections
     server_errors: list[Attempt]  # 5xx other than 503
-    slowest_failure: float  # longest attempt that did not succeed
-    slowest: float  # longest attempt of any outcome
+    slowest_failure: Attempt | None  # the longest attempt that did not succeed
 
 
 def window(attempts: list[Attempt], start: float, end: float) -> Window:
@@ -240,8 +242,7 @@ def window(attempts: list[Attempt], start: float, end: float) -> Window:
         ),
         failures=sum(1 for a in inside if a.status == 0),
         server_errors=[a for a in inside if a.server_error],
-        slowest_failure=max((a.ended - a.began for a in failed), default=0.0),
-        slowest=max((a.ended - a.began for a in inside), default=0.0),
+        slowest_failure=max(failed, key=lambda a: a.ended - a.began, default=None),
     )
 
 
@@ -305,14 +306,16 @@ class Prober:
             await asyncio.sleep(0.25)
 
     async def _call(self, into: list[Attempt], path: str, params: dict[str, Any]) -> Any:
+        kind = "search" if into is self.searches else "read"
         began = time.monotonic()
         try:
             response = await self.client.raw("GET", path, params=params)
         except httpx.HTTPError as exc:
-            into.append(Attempt(began, time.monotonic(), 0, error=type(exc).__name__))
+            into.append(Attempt(kind, began, time.monotonic(), 0, error=type(exc).__name__))
             return None
         into.append(
             Attempt(
+                kind,
                 began,
                 time.monotonic(),
                 response.status_code,
@@ -355,6 +358,13 @@ def seconds(value: float | None) -> str:
     return "never" if value is None else f"{value:.1f}"
 
 
+def slowest(attempt: Attempt | None) -> str:
+    if attempt is None:
+        return "-"
+    outcome = attempt.status or "no answer"
+    return f"{attempt.ended - attempt.began:.1f} ({attempt.kind}, {outcome})"
+
+
 def table(rows: list[Row]) -> list[str]:
     lines = [
         "| fault | down (s) | back after restart (s) | sends ok after back (s) "
@@ -368,6 +378,6 @@ def table(rows: list[Row]) -> list[str]:
             f"| {row.fault} | {row.down:.1f} | {row.back_after:.1f} | {seconds(row.sends)} "
             f"| {seconds(row.delivery)} | {seconds(row.search)} "
             f"| {seen.refusals} ({seen.refusals_without_retry_after}) | {seen.failures} "
-            f"| {len(seen.server_errors)} | {seen.slowest_failure:.1f} |"
+            f"| {len(seen.server_errors)} | {slowest(seen.slowest_failure)} |"
         )
     return lines

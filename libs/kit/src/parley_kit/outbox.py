@@ -76,6 +76,9 @@ class OutboxRecord(BaseModel):
 
 OUTBOX = "outbox"
 LEASES = "outbox_lease"
+# The longest pause between attempts while publishing fails. An attempt against a Kafka that
+# is down costs a refused connection; the pause is how late publishing resumes once it is back.
+MAX_BACKOFF_SECONDS = 2.0
 
 
 class Outbox:
@@ -221,7 +224,7 @@ class OutboxRelay:
                 # that can from taking over while it backs off.
                 await self._release_lease()
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 continue
             # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` can swallow a
             # cancellation that lands as the event fires, and `stop()` would wait forever.

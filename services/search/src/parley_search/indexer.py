@@ -42,6 +42,10 @@ INDEXED_TYPES = {
     EventType.MESSAGE_DELETED,
     EventType.REACTION_UPDATED,
 }
+# The longest pause between attempts while the engine fails: a retry costs one bulk request,
+# and the pause is how late indexing resumes after the engine is back (10 s was most of the
+# recovery time after an engine restart).
+MAX_BACKOFF_SECONDS = 2.0
 MAPPING_ERRORS = {
     "mapper_parsing_exception",
     "illegal_argument_exception",
@@ -91,7 +95,7 @@ class Indexer:
                 backoff=self._backoff,
             )
             await asyncio.sleep(self._backoff)
-            self._backoff = min(self._backoff * 2, 10.0)
+            self._backoff = min(self._backoff * 2, MAX_BACKOFF_SECONDS)
             raise
         self._backoff = 0.5
 
