@@ -18,7 +18,7 @@ from typing import Any
 import pymongo
 from prometheus_client import Histogram
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, ServerSelectionTimeoutError
 
 BATCH_SIZES = Histogram(
     "parley_group_commit_batch_size",
@@ -62,9 +62,20 @@ class GroupCommit:
             batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
             pending = [(doc, fut) for doc, fut in batch if not fut.cancelled()]
             if pending:
-                await self._write(pending)
+                unreachable = await self._write(pending)
+                if unreachable is not None:
+                    # No server to write to: what queued meanwhile fails now, not after
+                    # waiting for a server once more per batch (its callers answer 503).
+                    queued, self._queue = self._queue, []
+                    for _, future in queued:
+                        if not future.done():
+                            future.set_exception(unreachable)
 
-    async def _write(self, batch: list[tuple[Mapping[str, Any], asyncio.Future[None]]]) -> None:
+    async def _write(
+        self, batch: list[tuple[Mapping[str, Any], asyncio.Future[None]]]
+    ) -> ServerSelectionTimeoutError | None:
+        """Insert one batch and settle its callers; the error when no server could be
+        selected (the store is unreachable)."""
         BATCH_SIZES.labels(self.name).observe(len(batch))
         failures: dict[int, BaseException] = {}
         try:
@@ -87,6 +98,8 @@ class GroupCommit:
                 future.set_result(None)
             else:
                 future.set_exception(error)
+        unreachable = failures.get(0)
+        return unreachable if isinstance(unreachable, ServerSelectionTimeoutError) else None
 
     async def close(self) -> None:
         if self._flusher is not None:
