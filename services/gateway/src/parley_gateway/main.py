@@ -23,6 +23,7 @@ from parley_gateway.edge import Edge
 from parley_gateway.openapi import PublicDocs
 from parley_gateway.ratelimit import BucketPolicy, RateLimiter
 from parley_gateway.realtime.connections import ConnectionRegistry
+from parley_gateway.realtime.fanout import RedisFanout
 from parley_gateway.realtime.relay import EventRelay
 from parley_gateway.realtime.server import RealtimeServer, SocketPolicy
 from parley_gateway.seed import Relayed, SeedCompat
@@ -71,7 +72,7 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
     settings = settings or GatewaySettings()
     sio = socketio.AsyncServer(
         async_mode="asgi",
-        client_manager=socketio.AsyncRedisManager(
+        client_manager=RedisFanout(
             settings.redis_url, channel=f"{settings.redis_prefix}{settings.socket_channel}"
         ),
         cors_allowed_origins=settings.cors_origins or None,
