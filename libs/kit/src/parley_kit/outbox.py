@@ -76,6 +76,7 @@ class OutboxRecord(BaseModel):
 
 OUTBOX = "outbox"
 LEASES = "outbox_lease"
+STOP_SECONDS = 5.0
 # The longest pause between attempts while publishing fails. An attempt against a Kafka that
 # is down costs a refused connection; the pause is how late publishing resumes once it is back.
 MAX_BACKOFF_SECONDS = 2.0
@@ -173,10 +174,13 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
+        """Stop publishing, bounded: a shutdown never waits on a slow store or broker (what
+        was not acknowledged stays in the outbox and goes out after the next start)."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                async with asyncio.timeout(STOP_SECONDS):
+                    await self._task
         await self._disconnect()
         await self._release_lease()
 
@@ -184,7 +188,8 @@ class OutboxRelay:
         slots, self._slots = self._slots, set()
         for slot in slots:
             with contextlib.suppress(Exception):
-                await self._leases.delete_one({"_id": self._slot_id(slot)})
+                async with asyncio.timeout(STOP_SECONDS):
+                    await self._leases.delete_one({"_id": self._slot_id(slot)})
 
     async def _connect(self) -> AIOKafkaProducer:
         if self._producer is None:
