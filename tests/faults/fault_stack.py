@@ -8,6 +8,7 @@ files and logs are its own. Engines are stopped and started through its supervis
 
 import asyncio
 import importlib.util
+import logging
 import os
 import shutil
 import subprocess
@@ -55,6 +56,8 @@ class FaultStack:
     ports: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # Probing a stopped Kafka makes aiokafka log an error per attempt; the probe says it.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
         names = ("KAFKA", "KAFKA_CONTROLLER", "ES", "ES_TRANSPORT", "MONGO", "REDIS")
         if not self.ports:
             self.ports = dict(zip(names, distinct_free_ports(len(names)), strict=True))
