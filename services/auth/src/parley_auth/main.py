@@ -11,7 +11,6 @@ from parley_auth.api import internal, public
 from parley_auth.authz import AuthzVersions
 from parley_auth.events import TOPICS, AuthEvents
 from parley_auth.keys import SigningKeys
-from parley_auth.locks import RedisLock
 from parley_auth.models import AUTH_MODELS
 from parley_auth.passwords import PasswordHashing
 from parley_auth.repository import TenantRepository
@@ -24,6 +23,7 @@ from parley_kit.app import create_service_app
 from parley_kit.cache import connect_redis
 from parley_kit.health import ReadinessCheck
 from parley_kit.identity import Authenticator, ForwardedIdentity
+from parley_kit.locks import RedisLock
 from parley_kit.mongo import connect_mongo, ping
 from parley_kit.outbox import Outbox, OutboxRelay
 from parley_kit.tokens import JwksVerifier
@@ -42,7 +42,7 @@ def create_app(
         # that a busy host does not pass for an outage.
         redis = connect_redis(settings.redis_url, timeout=2.0)
         http = httpx.AsyncClient(timeout=5.0)
-        locks = RedisLock(redis, f"{settings.redis_prefix}auth:lock:")
+        locks = RedisLock(redis, f"{settings.redis_prefix}auth:lock:", service="auth")
         keys = SigningKeys(settings.access_token_seconds)
         # Replicas starting together on an empty store must not each create a first key (each
         # would publish only its own): one at a time checks and creates.

@@ -5,7 +5,6 @@ from pymongo.errors import DuplicateKeyError
 
 from parley_auth.authz import AuthzVersions
 from parley_auth.events import AuthEvents
-from parley_auth.locks import RedisLock
 from parley_auth.models import TenantRecord, UserRecord
 from parley_auth.passwords import PasswordHashing
 from parley_auth.repository import TenantRepository, UserRepository
@@ -27,6 +26,7 @@ from parley_contracts.resources import (
     Tokens,
     User,
 )
+from parley_kit.locks import RedisLock
 from parley_kit.problems import (
     Conflict,
     Forbidden,

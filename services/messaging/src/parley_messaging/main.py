@@ -12,6 +12,7 @@ from parley_kit.app import create_service_app
 from parley_kit.cache import connect_redis
 from parley_kit.health import ReadinessCheck
 from parley_kit.identity import Authenticator, ForwardedIdentity
+from parley_kit.locks import RedisLock
 from parley_kit.mongo import connect_mongo, group_commit, ping
 from parley_kit.outbox import Outbox, OutboxRelay
 from parley_kit.tokens import JwksVerifier
@@ -83,11 +84,13 @@ def create_app(
             relay,
         )
         app.state.membership = membership
+        # Writers of one message document, or of one conversation's roles, take turns.
+        locks = RedisLock(redis, f"{settings.redis_prefix}messaging:lock:", service="messaging")
         app.state.conversations = ConversationService(
-            membership, directory, events, projection, timeline, redis
+            membership, directory, events, projection, timeline, locks
         )
         app.state.messages = MessageService(
-            membership, projection, timeline, events, redis, group_commit(ReactionRecord)
+            membership, projection, timeline, events, locks, group_commit(ReactionRecord)
         )
         app.state.authenticator = Authenticator(
             JwksVerifier(

@@ -7,12 +7,9 @@ admin leaves) is serialised per conversation by a Redis lock.
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from pymongo.errors import DuplicateKeyError
-from redis.asyncio import Redis
-from redis.exceptions import LockError, RedisError
 
 from parley_contracts.claims import AccessClaims
 from parley_contracts.resources import (
@@ -24,7 +21,8 @@ from parley_contracts.resources import (
     ReadMarker,
 )
 from parley_contracts.topics import EventType
-from parley_kit.problems import Conflict, Forbidden, NotFound, ServiceUnavailable, Unprocessable
+from parley_kit.locks import RedisLock
+from parley_kit.problems import Conflict, Forbidden, NotFound, Unprocessable
 from parley_messaging.directory import UserDirectory
 from parley_messaging.domain.cursors import ActivityPosition, decode_cursor, encode_cursor
 from parley_messaging.domain.membership import NOT_FOUND, MembershipCheck, member_record
@@ -61,14 +59,14 @@ class ConversationService:
         events: MessagingEvents,
         projection: ConversationProjection,
         timeline: Timeline,
-        redis: Redis,
+        locks: RedisLock,
     ) -> None:
         self._membership = membership
         self._directory = directory
         self._events = events
         self._projection = projection
         self._timeline = timeline
-        self._redis = redis
+        self._locks = locks
 
     # --- creating --------------------------------------------------------------------------
 
@@ -269,7 +267,7 @@ class ConversationService:
             raise Forbidden("only conversation admins remove other members")
         if member.kind is ConversationKind.DIRECT:
             raise Conflict("a direct conversation always has exactly two members")
-        async with self._conversation_lock(member.keys.base):
+        async with self._locks.held(f"{claims.tenant_id}:{conversation_id}:members"):
             if not await MemberRepository(claims.tenant_id).remove(conversation_id, user_id):
                 raise NotFound("no such member")
             await self._membership.left(claims.tenant_id, conversation_id, user_id)
@@ -297,21 +295,6 @@ class ConversationService:
         record = await repo.get(conversation_id)
         if record is not None:
             await self._membership.conversation_changed(record)
-
-    @contextlib.asynccontextmanager
-    async def _conversation_lock(self, base: str) -> AsyncIterator[None]:
-        lock = self._redis.lock(f"{base}lock:members", timeout=LOCK_SECONDS, blocking_timeout=5)
-        try:
-            acquired = await lock.acquire()
-        except RedisError as exc:
-            raise ServiceUnavailable("the conversation is unavailable; retry shortly", 1) from exc
-        if not acquired:
-            raise ServiceUnavailable("the conversation is being changed; retry shortly", 1)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(LockError, RedisError):
-                await lock.release()
 
     # --- read markers ----------------------------------------------------------------------
 

@@ -11,18 +11,16 @@ import asyncio
 import contextlib
 import contextvars
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
-from redis.asyncio import Redis
-from redis.exceptions import LockError, RedisError
 
 from parley_contracts.claims import AccessClaims
 from parley_contracts.resources import Message, MessageCreate, Page
 from parley_contracts.topics import EventType
 from parley_kit.group_commit import GroupCommit
+from parley_kit.locks import RedisLock
 from parley_kit.problems import Conflict, Forbidden, NotFound, ServiceUnavailable, Unprocessable
 from parley_messaging.domain.cursors import (
     ThreadPosition,
@@ -61,14 +59,14 @@ class MessageService:
         projection: ConversationProjection,
         timeline: Timeline,
         events: MessagingEvents,
-        redis: Redis,
+        locks: RedisLock,
         reaction_inserts: GroupCommit | None = None,
     ) -> None:
         self._membership = membership
         self._projection = projection
         self._timeline = timeline
         self._events = events
-        self._redis = redis
+        self._locks = locks
         self._reaction_inserts = reaction_inserts
 
     # --- sending ---------------------------------------------------------------------------
@@ -259,7 +257,7 @@ class MessageService:
         member = await self._membership.require_member(
             claims.tenant_id, conversation_id, claims.user_id
         )
-        async with self._message_lock(member, message_id):
+        async with self._locks.held(f"{member.tenant_id}:{message_id}"):
             record = await self._record(member, message_id)
             if record.sender_id != claims.user_id:
                 raise Forbidden("only the sender edits a message")
@@ -277,7 +275,7 @@ class MessageService:
         member = await self._membership.require_member(
             claims.tenant_id, conversation_id, claims.user_id
         )
-        async with self._message_lock(member, message_id):
+        async with self._locks.held(f"{member.tenant_id}:{message_id}"):
             record = await self._record(member, message_id)
             allowed = (
                 record.sender_id == claims.user_id or member.is_admin or claims.is_tenant_admin
@@ -290,24 +288,6 @@ class MessageService:
             record.content, record.metadata = "", {}
             await self._timeline.messages(claims.tenant_id).write(record)
         await self._changed(member, record, EventType.MESSAGE_DELETED)
-
-    @contextlib.asynccontextmanager
-    async def _message_lock(self, member: Membership, message_id: str) -> AsyncIterator[None]:
-        """Serialises the writers of one message document across replicas."""
-        lock = self._redis.lock(
-            f"{member.keys.base}lock:{message_id}", timeout=LOCK_SECONDS, blocking_timeout=5
-        )
-        try:
-            acquired = await lock.acquire()
-        except RedisError as exc:
-            raise ServiceUnavailable("the message is unavailable; retry shortly", 1) from exc
-        if not acquired:
-            raise ServiceUnavailable("the message is being changed; retry shortly", 1)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(LockError, RedisError):
-                await lock.release()
 
     async def react(
         self, claims: AccessClaims, conversation_id: str, message_id: str, emoji: str, present: bool

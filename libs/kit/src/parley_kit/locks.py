@@ -1,6 +1,7 @@
-"""A short mutual exclusion in Redis, for the few rules that read several documents before one
-write (the last owner of a tenant cannot be demoted). The document engine has no transaction or
-atomic conditional update for that, so writers of one tenant's roles take turns instead.
+"""A short mutual exclusion in Redis, for the few rules that read a document (or several) before
+one write: the last owner of a tenant cannot be demoted, an edit rewrites its message, a leaving
+admin hands the conversation on. The document engine has no transaction or atomic conditional
+update for that, so the writers of one thing take turns instead.
 
 `SET NX PX` takes the lock; a Lua compare-and-delete releases it only for its holder; the expiry
 frees it if a holder dies. Redis down: 503, since the rule cannot be kept without it.
@@ -31,12 +32,14 @@ class RedisLock:
         redis: Redis,
         prefix: str,
         *,
+        service: str,
         lease_seconds: float = 10.0,
         wait_seconds: float = 5.0,
         poll_seconds: float = 0.02,
     ) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._service = service
         self._lease_ms = int(lease_seconds * 1000)
         self._wait = wait_seconds
         self._poll = poll_seconds
@@ -60,7 +63,7 @@ class RedisLock:
         try:
             taken = await self._take(key, holder)
         except RedisError as exc:
-            REDIS_FAILURES.labels("auth", "lock").inc()
+            REDIS_FAILURES.labels(self._service, "lock").inc()
             raise ServiceUnavailable("cannot serialise this change right now", 1) from exc
         if not taken:
             raise ServiceUnavailable("a concurrent change is in progress; retry", 1)
@@ -70,4 +73,4 @@ class RedisLock:
             try:
                 await self._release(keys=[key], args=[holder])
             except RedisError:
-                REDIS_FAILURES.labels("auth", "unlock").inc()  # the lease expires on its own
+                REDIS_FAILURES.labels(self._service, "unlock").inc()  # the lease expires on its own
