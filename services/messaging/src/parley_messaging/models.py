@@ -161,13 +161,6 @@ class ReadMarkerRecord(Document):
         name = "read_markers"
 
 
-def oid(document: Document) -> Any:
-    """The id of a stored document (never None once inserted or loaded)."""
-    if document.id is None:
-        raise ValueError("the document has not been stored yet")
-    return document.id
-
-
 MESSAGING_MODELS: list[type[Document]] = [
     ConversationRecord,
     DirectPairRecord,

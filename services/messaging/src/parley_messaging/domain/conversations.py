@@ -87,7 +87,7 @@ class ConversationService:
             pair_id = f"{claims.tenant_id}:" + ":".join(sorted([me, others[0]]))
             existing = await repo.direct_pair(pair_id)
             if existing is not None:
-                return await self._viewed(claims.tenant_id, existing.conversation_id, me), False
+                return await self._resource(claims.tenant_id, existing.conversation_id, me), False
             roles = {uid: MemberRole.MEMBER for uid in [me, others[0]]}
         else:
             roles = {me: MemberRole.ADMIN} | {uid: MemberRole.MEMBER for uid in others}
@@ -126,7 +126,7 @@ class ConversationService:
                 winner = await repo.direct_pair(pair_id)
                 if winner is None:
                     raise
-                return await self._viewed(claims.tenant_id, winner.conversation_id, me), False
+                return await self._resource(claims.tenant_id, winner.conversation_id, me), False
         await self._membership.start(record, members)
         await self._timeline.start(self._projection.keys(claims.tenant_id, conversation_id))
         for m in members:
@@ -134,7 +134,7 @@ class ConversationService:
         await self._publish(
             EventType.CONVERSATION_CREATED, claims.tenant_id, conversation_id, list(roles)
         )
-        return await self._viewed(claims.tenant_id, conversation_id, me), True
+        return await self._resource(claims.tenant_id, conversation_id, me), True
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -148,9 +148,6 @@ class ConversationService:
         return conversation_resource(
             fields, members, last_seq=last_seq, newest=newest, last_read_seq=marker
         )
-
-    async def _viewed(self, tenant_id: str, conversation_id: str, user_id: str) -> Conversation:
-        return await self._resource(tenant_id, conversation_id, user_id)
 
     async def _publish(
         self,
@@ -175,7 +172,7 @@ class ConversationService:
         async def view(conversation_id: str) -> Conversation | None:
             async with gate:
                 with contextlib.suppress(NotFound):
-                    return await self._viewed(claims.tenant_id, conversation_id, claims.user_id)
+                    return await self._resource(claims.tenant_id, conversation_id, claims.user_id)
                 return None
 
         views = [v for v in await asyncio.gather(*(view(i) for i in ids)) if v is not None]
@@ -200,7 +197,7 @@ class ConversationService:
 
     async def get(self, claims: AccessClaims, conversation_id: str) -> Conversation:
         await self._membership.require_member(claims.tenant_id, conversation_id, claims.user_id)
-        return await self._viewed(claims.tenant_id, conversation_id, claims.user_id)
+        return await self._resource(claims.tenant_id, conversation_id, claims.user_id)
 
     # --- changing --------------------------------------------------------------------------
 
@@ -218,7 +215,7 @@ class ConversationService:
         await repo.set_fields(record.id, {"title": title, "updated_at": record.updated_at})  # type: ignore[arg-type]
         await self._membership.conversation_changed(record)
         await self._publish(EventType.CONVERSATION_UPDATED, claims.tenant_id, conversation_id)
-        return await self._viewed(claims.tenant_id, conversation_id, claims.user_id)
+        return await self._resource(claims.tenant_id, conversation_id, claims.user_id)
 
     async def add_members(
         self, claims: AccessClaims, conversation_id: str, user_ids: list[str]
@@ -256,7 +253,7 @@ class ConversationService:
         if added:
             await self._touch(claims.tenant_id, conversation_id, now)
             await self._publish(EventType.MEMBER_ADDED, claims.tenant_id, conversation_id, added)
-        return await self._viewed(claims.tenant_id, conversation_id, claims.user_id)
+        return await self._resource(claims.tenant_id, conversation_id, claims.user_id)
 
     async def remove_member(self, claims: AccessClaims, conversation_id: str, user_id: str) -> None:
         member = await self._membership.require_member(
