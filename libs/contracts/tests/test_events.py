@@ -13,6 +13,8 @@ from parley_contracts.resources import (
     Member,
     MemberRole,
     Message,
+    Notification,
+    NotificationKind,
     ReadMarker,
     Tenant,
     User,
@@ -73,6 +75,17 @@ def make_payload(event_type: EventType) -> BaseModel:
             username="ada",
             email="ada@example.com",
             roles=[Role.OWNER],
+            created_at=NOW,
+        )
+    if model is Notification:
+        return Notification(
+            id="n1",
+            kind=NotificationKind.MENTION,
+            conversation_id="c1",
+            message_id="c1-1",
+            seq=1,
+            actor_id="u2",
+            excerpt="hi @ada",
             created_at=NOW,
         )
     raise AssertionError(f"no factory for {model}")

@@ -66,11 +66,12 @@ def test_keys_starting_with_dollar_or_containing_a_dot_are_rejected(
 
 
 def test_operator_keys_are_rejected_in_every_request_body() -> None:
-    for model, body in [
+    cases: list[tuple[type[BaseModel], dict[str, Any]]] = [
         (Login, {"tenant": "acme", "login": {"$ne": ""}, "password": "x"}),
         (ConversationCreate, {"kind": "group", "member_ids": [], "x.y": 1}),
         (MessageEdit, {"content": "x", "$inc": {"seq": 1}}),
-    ]:
+    ]
+    for model, body in cases:
         with pytest.raises(ValidationError):
             model.model_validate(body)
 

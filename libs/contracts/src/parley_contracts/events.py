@@ -6,7 +6,14 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from parley_contracts.resources import Conversation, Message, ReadMarker, Tenant, User
+from parley_contracts.resources import (
+    Conversation,
+    Message,
+    Notification,
+    ReadMarker,
+    Tenant,
+    User,
+)
 from parley_contracts.topics import TOPIC_OF, EventType
 from parley_contracts.validation import Timestamp
 
@@ -17,6 +24,8 @@ PAYLOAD_OF: Final[dict[EventType, type[BaseModel]]] = {
     EventType.MESSAGE_UPDATED: Message,
     EventType.MESSAGE_DELETED: Message,
     EventType.REACTION_UPDATED: Message,
+    EventType.MESSAGE_PINNED: Message,
+    EventType.MESSAGE_UNPINNED: Message,
     EventType.READ_UPDATED: ReadMarker,
     EventType.CONVERSATION_CREATED: Conversation,
     EventType.CONVERSATION_UPDATED: Conversation,
@@ -25,6 +34,9 @@ PAYLOAD_OF: Final[dict[EventType, type[BaseModel]]] = {
     EventType.TENANT_CREATED: Tenant,
     EventType.USER_CREATED: User,
     EventType.USER_UPDATED: User,
+    EventType.USER_DEACTIVATED: User,
+    EventType.USER_REACTIVATED: User,
+    EventType.MENTION_CREATED: Notification,
 }
 
 

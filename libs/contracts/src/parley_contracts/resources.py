@@ -57,6 +57,7 @@ class User(Resource):
     email: str
     display_name: str | None = None
     roles: list[Role]
+    active: bool = Field(default=True, description="false once a tenant admin deactivated the user")
     created_at: Timestamp
 
 
@@ -148,6 +149,18 @@ class Message(Resource):
     edited_at: Timestamp | None = None
     deleted: bool = False
     version: int = Field(default=1, ge=1, description="edit version, grows with every change")
+    mentions: list[str] = Field(
+        default_factory=list, description="ids of the members @mentioned, resolved at write time"
+    )
+    edit_count: int = Field(default=0, ge=0, description="how many times the content was edited")
+    pinned_at: Timestamp | None = None
+    pinned_by: str | None = None
+
+
+class NotificationLevel(StrEnum):
+    ALL = "all"
+    MENTIONS = "mentions"
+    NONE = "none"
 
 
 class Conversation(Resource):
@@ -162,6 +175,11 @@ class Conversation(Resource):
     last_seq: int = 0
     last_message: Message | None = None
     unread_count: int = 0
+    unread_mention_count: int = Field(default=0, description="the caller's unread mentions")
+    notification_level: NotificationLevel = Field(
+        default=NotificationLevel.ALL,
+        description="the caller's notification preference for the conversation",
+    )
 
 
 class ReadMarker(Resource):
@@ -200,17 +218,100 @@ class MessageEdit(RequestBody):
     content: MessageContent
 
 
+# --- notifications ------------------------------------------------------------------------------
+
+
+class NotificationKind(StrEnum):
+    MENTION = "mention"
+    REPLY = "reply"
+
+
+class Notification(Resource):
+    """Something that happened to the user: a mention of them, or a reply to their message."""
+
+    id: str
+    kind: NotificationKind
+    conversation_id: str
+    message_id: str
+    seq: int = Field(ge=1)
+    actor_id: str = Field(description="who mentioned or replied")
+    excerpt: str
+    created_at: Timestamp
+    read: bool = False
+
+
+class NotificationLevelUpdate(RequestBody):
+    level: NotificationLevel
+
+
+class NotificationsRead(RequestBody):
+    ids: Annotated[list[ObjectIdStr], Field(max_length=1000)] | None = None
+    all: bool = False
+
+
+class UnreadNotifications(Resource):
+    unread_count: int = Field(ge=0)
+
+
+# --- accounts and sessions -----------------------------------------------------------------------
+
+
+class ProfileUpdate(RequestBody):
+    display_name: DisplayName | None = None
+    email: EmailStr | None = None
+
+
+class PasswordChange(RequestBody):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    new_password: Password
+
+
+class Session(Resource):
+    """One refresh-token family: a signed-in device."""
+
+    id: str
+    created_at: Timestamp
+    last_used_at: Timestamp
+    user_agent: str | None = None
+    ip: str | None = None
+    current: bool = False
+
+
+# --- edit history ---------------------------------------------------------------------------------
+
+
+class MessageVersion(Resource):
+    """A previous content of an edited message."""
+
+    version: int = Field(ge=1)
+    content: str
+    edited_at: Timestamp = Field(description="when this content was replaced")
+
+
 # --- search ------------------------------------------------------------------------------------
+
+
+class SearchParent(Resource):
+    """The thread parent of a reply found by search."""
+
+    id: str
+    excerpt: str | None = Field(description="the parent's text; null when it is deleted")
 
 
 class SearchHit(Resource):
     message: Message
     highlights: list[str] = Field(default_factory=list)
+    parent: SearchParent | None = None
 
 
 class SearchPage(Resource):
     items: list[SearchHit]
     total: int
+    total_relation: Literal["eq", "gte"] = Field(
+        default="eq", description="`gte`: `total` is a lower bound (more than 10,000 matches)"
+    )
+    corrected: bool = Field(default=False, description="typo tolerance was needed to match")
+    did_you_mean: str | None = None
     next_cursor: str | None = None
 
 
@@ -238,14 +339,24 @@ __all__ = [
     "Message",
     "MessageCreate",
     "MessageEdit",
+    "MessageVersion",
+    "Notification",
+    "NotificationKind",
+    "NotificationLevel",
+    "NotificationLevelUpdate",
+    "NotificationsRead",
     "Page",
     "PageLimit",
+    "PasswordChange",
+    "ProfileUpdate",
     "ReadMarker",
     "ReadUpdate",
     "RefreshRequest",
     "RolesUpdate",
     "SearchHit",
     "SearchPage",
+    "SearchParent",
+    "Session",
     "SignedUp",
     "Signup",
     "SignupPolicy",
@@ -253,5 +364,6 @@ __all__ = [
     "TenantCreate",
     "TenantCreated",
     "Tokens",
+    "UnreadNotifications",
     "User",
 ]
