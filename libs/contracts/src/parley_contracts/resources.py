@@ -3,9 +3,10 @@
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from parley_contracts.claims import Role
+from parley_contracts.emails import EmailAddress
 from parley_contracts.validation import (
     DEFAULT_PAGE_LIMIT,
     MAX_PAGE_LIMIT,
@@ -37,6 +38,13 @@ class Resource(BaseModel):
 # --- tenants and users -------------------------------------------------------------------------
 
 
+INTRANET_EMAILS = (
+    "whether members may use email addresses under `.local`, `.internal` and `.test` "
+    "(self-hosted intranets): true or false; null follows the deployment's "
+    "`PARLEY_AUTH_SPECIAL_USE_EMAIL_DOMAINS`"
+)
+
+
 class SignupPolicy(StrEnum):
     OPEN = "open"
     INVITE = "invite"
@@ -47,6 +55,7 @@ class Tenant(Resource):
     name: str
     slug: Slug
     signup_policy: SignupPolicy = SignupPolicy.OPEN
+    special_use_email_domains: bool | None = Field(default=None, description=INTRANET_EMAILS)
     created_at: Timestamp
 
 
@@ -70,7 +79,7 @@ class Tokens(Resource):
 
 class OwnerSignup(RequestBody):
     username: Username
-    email: EmailStr
+    email: EmailAddress
     password: Password
     display_name: DisplayName | None = None
 
@@ -80,6 +89,7 @@ class TenantCreate(RequestBody):
     slug: Slug
     owner: OwnerSignup
     signup_policy: SignupPolicy = SignupPolicy.OPEN
+    special_use_email_domains: bool | None = Field(default=None, description=INTRANET_EMAILS)
 
 
 class TenantCreated(Resource):
@@ -91,7 +101,7 @@ class TenantCreated(Resource):
 class Signup(RequestBody):
     tenant: Slug
     username: Username
-    email: EmailStr
+    email: EmailAddress
     password: Password
     display_name: DisplayName | None = None
 
@@ -258,7 +268,7 @@ class UnreadNotifications(Resource):
 
 class ProfileUpdate(RequestBody):
     display_name: DisplayName | None = None
-    email: EmailStr | None = None
+    email: EmailAddress | None = None
 
 
 class PasswordChange(RequestBody):

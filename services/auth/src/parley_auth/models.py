@@ -18,6 +18,7 @@ class TenantRecord(Document):
     name: str
     slug: str
     signup_policy: SignupPolicy = SignupPolicy.OPEN
+    special_use_email_domains: bool | None = None  # None: the deployment's setting
     created_at: datetime = Field(default_factory=now)
 
     class Settings:
@@ -30,6 +31,7 @@ class TenantRecord(Document):
             name=self.name,
             slug=self.slug,
             signup_policy=self.signup_policy,
+            special_use_email_domains=self.special_use_email_domains,
             created_at=self.created_at,
         )
 

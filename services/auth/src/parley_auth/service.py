@@ -4,6 +4,7 @@ from pydantic import BaseModel
 from pymongo.errors import DuplicateKeyError
 
 from parley_auth.authz import AuthzVersions
+from parley_auth.email_domains import check_email_domain, intranet_emails_allowed
 from parley_auth.events import AuthEvents
 from parley_auth.models import TenantRecord, UserRecord
 from parley_auth.passwords import PasswordHashing
@@ -97,15 +98,27 @@ class AuthService:
     async def create_tenant(self, body: TenantCreate, client_ip: str) -> TenantCreated:
         if not self._settings.tenant_creation_enabled:
             raise Forbidden("tenant creation is disabled on this deployment")
+        owner = body.owner
+        check_email_domain(
+            str(owner.email),
+            allowed=intranet_emails_allowed(
+                body.special_use_email_domains, self._settings.special_use_email_domains
+            ),
+            loc="body.owner.email",
+        )
         reserved = await self._throttle.reserve(
             "tenant creations", [self._tenant_creations(client_ip), self._signups(client_ip)]
         )
-        owner = body.owner
         # Hash first: a tenant is never left without its owner because hashing was busy.
         password_hash = await self._hash_or_release(owner.password, client_ip, reserved)
         try:
             tenant = await self._tenants.insert(
-                TenantRecord(name=body.name, slug=body.slug, signup_policy=body.signup_policy)
+                TenantRecord(
+                    name=body.name,
+                    slug=body.slug,
+                    signup_policy=body.signup_policy,
+                    special_use_email_domains=body.special_use_email_domains,
+                )
             )
         except DuplicateKeyError as exc:
             raise Conflict(f"the tenant slug {body.slug!r} is taken") from exc
@@ -151,6 +164,13 @@ class AuthService:
             raise NotFound(f"no tenant {body.tenant!r}")
         if tenant.signup_policy is SignupPolicy.INVITE:
             raise Forbidden("this tenant accepts members by invitation only")
+        check_email_domain(
+            str(body.email),
+            allowed=intranet_emails_allowed(
+                tenant.special_use_email_domains, self._settings.special_use_email_domains
+            ),
+            loc="body.email",
+        )
         password_hash = await self._hash_or_release(body.password, client_ip, reserved)
         user = await self._create_user(
             str(tenant.id),

@@ -30,6 +30,11 @@ class AuthSettings(ServiceSettings):
         description="accounts created (signups and tenant owners) per client IP and window",
     )
     signup_window_seconds: int = Field(default=900, ge=1)
+    special_use_email_domains: bool = Field(
+        default=True,
+        description="accept email addresses under .local, .internal and .test (self-hosted "
+        "intranets) unless a tenant's own setting says otherwise",
+    )
 
     login_failures_per_login: int = Field(
         default=5, ge=1, description="failed logins per tenant + login + client IP and window"
