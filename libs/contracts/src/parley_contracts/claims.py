@@ -29,6 +29,11 @@ class AccessClaims(BaseModel):
             " version predates a role or account change and is refused"
         ),
     )
+    sid: str | None = Field(
+        default=None,
+        description="the session (refresh-token family) the token was issued in; absent in"
+        " tokens issued before sessions were listed",
+    )
     username: str
     iat: int
     exp: int

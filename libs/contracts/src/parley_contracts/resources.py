@@ -287,6 +287,12 @@ class Session(Resource):
     current: bool = False
 
 
+class SessionList(Resource):
+    """The caller's live sessions, newest first."""
+
+    items: list[Session]
+
+
 # --- edit history ---------------------------------------------------------------------------------
 
 
@@ -367,6 +373,7 @@ __all__ = [
     "SearchPage",
     "SearchParent",
     "Session",
+    "SessionList",
     "SignedUp",
     "Signup",
     "SignupPolicy",

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from parley_auth.service import AuthService
+from parley_auth.sessions import ClientInfo
 from parley_kit.identity import CLIENT_IP_HEADER, INTERNAL_TOKEN_HEADER, Authenticator
 from parley_kit.tokens import InvalidToken
 
@@ -37,3 +38,14 @@ async def client_ip(request: Request) -> str:
 
 AuthServiceDep = Annotated[AuthService, Depends(auth_service)]
 ClientIp = Annotated[str, Depends(client_ip)]
+
+USER_AGENT_CHARS = 256
+
+
+async def client_info(request: Request, ip: ClientIp) -> ClientInfo:
+    """Where a sign-in or refresh comes from, as the caller's session list shows it."""
+    agent = request.headers.get("user-agent")
+    return ClientInfo(user_agent=agent[:USER_AGENT_CHARS] if agent else None, ip=ip)
+
+
+Client = Annotated[ClientInfo, Depends(client_info)]

@@ -46,3 +46,26 @@ class AuthEvents:
                 event_id=f"user:{user.id}:updated:{uuid.uuid4().hex}",
             )
         )
+
+    async def user_deactivated(self, user: User, authz_version: int) -> None:
+        """Once per deactivation (its id names the version it raised), however often retried."""
+        await self._outbox.enqueue(
+            new_event(
+                EventType.USER_DEACTIVATED,
+                tenant_id=user.tenant_id,
+                key=user.tenant_id,
+                data=user,
+                event_id=f"user:{user.id}:deactivated:{authz_version}",
+            )
+        )
+
+    async def user_reactivated(self, user: User, authz_version: int) -> None:
+        await self._outbox.enqueue(
+            new_event(
+                EventType.USER_REACTIVATED,
+                tenant_id=user.tenant_id,
+                key=user.tenant_id,
+                data=user,
+                event_id=f"user:{user.id}:reactivated:{authz_version}",
+            )
+        )

@@ -15,6 +15,7 @@ from parley_auth.models import AUTH_MODELS
 from parley_auth.passwords import PasswordHashing
 from parley_auth.repository import TenantRepository
 from parley_auth.service import AuthService
+from parley_auth.sessions import UserSessions
 from parley_auth.settings import AuthSettings
 from parley_auth.throttle import Throttle
 from parley_auth.tokens import TokenIssuer
@@ -78,15 +79,17 @@ def create_app(
             hasher=password_hasher,
         )
         app.state.passwords = passwords
+        sessions = UserSessions(locks, max_sessions=settings.sessions_per_user)
         app.state.auth_service = AuthService(
             settings,
-            TokenIssuer(settings, keys),
+            TokenIssuer(settings, keys, sessions),
             passwords,
             Throttle(redis, f"{settings.redis_prefix}auth:"),
             locks,
             AuthzVersions(redis, settings.redis_prefix),
             AuthEvents(outbox),
             TenantRepository(),
+            sessions,
         )
         try:
             yield

@@ -46,6 +46,7 @@ class UserRecord(Document):
     roles: list[Role] = Field(default_factory=lambda: [Role.MEMBER])
     # Grows when what this user's access tokens say stops being true (see `authz`).
     authz_version: int = 0
+    active: bool = True  # False once a tenant admin deactivated the account
     created_at: datetime = Field(default_factory=now)
 
     class Settings:
@@ -63,6 +64,7 @@ class UserRecord(Document):
             email=self.email,
             display_name=self.display_name,
             roles=list(self.roles),
+            active=self.active,
             created_at=self.created_at,
         )
 
@@ -75,9 +77,27 @@ class SessionRecord(Document):
     tenant_id: str
     user_id: str
     created_at: datetime = Field(default_factory=now)
+    # Written by each refresh (sessions from before these fields have none).
+    last_used_at: datetime | None = None
+    user_agent: str | None = None
+    ip: str | None = None
 
     class Settings:
         name = "sessions"
+
+
+class SessionIndexRecord(Document):
+    """The sessions a user started, under `<tenant>:<user>`: how a user's sessions are listed
+    with `_id` lookups only (FerretDB scans for any other filter). Rewritten whole under the
+    user's session lock; an id whose session document is gone is dropped when next read."""
+
+    id: str  # type: ignore[assignment]  # <tenant id>:<user id>
+    tenant_id: str
+    user_id: str
+    session_ids: list[str] = Field(default_factory=list)
+
+    class Settings:
+        name = "session_index"
 
 
 class RefreshTokenRecord(Document):
@@ -111,6 +131,7 @@ AUTH_MODELS: list[type[Document]] = [
     TenantRecord,
     UserRecord,
     SessionRecord,
+    SessionIndexRecord,
     RefreshTokenRecord,
     SigningKeyRecord,
 ]

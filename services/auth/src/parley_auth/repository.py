@@ -7,7 +7,13 @@ from typing import Any
 from beanie import PydanticObjectId
 from bson.errors import InvalidId
 
-from parley_auth.models import RefreshTokenRecord, SessionRecord, TenantRecord, UserRecord
+from parley_auth.models import (
+    RefreshTokenRecord,
+    SessionIndexRecord,
+    SessionRecord,
+    TenantRecord,
+    UserRecord,
+)
 from parley_contracts.claims import Role
 from parley_kit.mongo import TenantScope
 
@@ -70,7 +76,17 @@ class UserRepository:
         return await self.scope.find(UserRecord, conditions).sort("_id").limit(limit).to_list()
 
     async def count_owners(self) -> int:
-        return await self.scope.find(UserRecord, {"roles": Role.OWNER.value}).count()
+        """Active owners: a deactivated owner cannot keep the tenant."""
+        return await self.scope.find(
+            UserRecord, {"roles": Role.OWNER.value, "active": {"$ne": False}}
+        ).count()
+
+    async def set_fields(self, user: UserRecord, fields: dict[str, Any]) -> None:
+        """`$set` fields of the user (by `_id`, the lookup FerretDB does not scan for); a
+        taken email raises `DuplicateKeyError` from the unique (tenant, email) index."""
+        await self.scope.collection(UserRecord).set_by_id(user.id, fields)
+        for name, value in fields.items():
+            setattr(user, name, value)
 
     async def set_roles(self, user: UserRecord, roles: list[Role], authz_version: int) -> None:
         """Callers hold the tenant's role-change lock: the write is computed from a read."""
@@ -121,6 +137,28 @@ class SessionRepository:
         """Delete the token; True only for the one caller whose delete removed it."""
         return await self.scope.collection(RefreshTokenRecord).delete_by_id(token_id)
 
-    async def end(self, session_id: str) -> None:
-        """Revoke the session: every refresh token of it is refused from now on."""
-        await self.scope.collection(SessionRecord).delete_by_id(session_id)
+    async def end(self, session_id: str) -> bool:
+        """Revoke the session: every refresh token of it is refused from now on. False if it
+        had already ended."""
+        return await self.scope.collection(SessionRecord).delete_by_id(session_id)
+
+    async def used(self, session_id: str, fields: dict[str, Any]) -> None:
+        """Note a refresh of the session (when, from where)."""
+        await self.scope.collection(SessionRecord).set_by_id(session_id, fields)
+
+    async def index(self, user_id: str) -> SessionIndexRecord:
+        """The ids of the sessions the user started (an empty index if none was written)."""
+        key = f"{self.scope.tenant_id}:{user_id}"
+        found = await self.scope.get(SessionIndexRecord, key)
+        return found or SessionIndexRecord(id=key, tenant_id=self.scope.tenant_id, user_id=user_id)
+
+    async def write_index(self, index: SessionIndexRecord) -> None:
+        """Callers hold the user's session lock: the index is rewritten from a read."""
+        await self.scope.collection(SessionIndexRecord).replace_by_id(
+            {
+                "_id": index.id,
+                "tenant_id": index.tenant_id,
+                "user_id": index.user_id,
+                "session_ids": list(index.session_ids),
+            }
+        )

@@ -1,7 +1,7 @@
 """The rules of tenants, accounts, sessions and roles. No HTTP here."""
 
 from pydantic import BaseModel
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from parley_auth.authz import AuthzVersions
 from parley_auth.email_domains import check_email_domain, intranet_emails_allowed
@@ -9,6 +9,7 @@ from parley_auth.events import AuthEvents
 from parley_auth.models import TenantRecord, UserRecord
 from parley_auth.passwords import PasswordHashing
 from parley_auth.repository import TenantRepository, UserRepository
+from parley_auth.sessions import ClientInfo, UserSessions, public_session_id
 from parley_auth.settings import AuthSettings
 from parley_auth.throttle import Bound, ProgressiveDelay, Reservation, Throttle, login_key
 from parley_auth.tokens import SessionReplayed, TokenIssuer
@@ -18,6 +19,9 @@ from parley_contracts.ids import UserId
 from parley_contracts.resources import (
     Login,
     Page,
+    PasswordChange,
+    ProfileUpdate,
+    Session,
     SignedUp,
     Signup,
     SignupPolicy,
@@ -37,6 +41,7 @@ from parley_kit.problems import (
 )
 
 BAD_CREDENTIALS = "invalid credentials"
+DEACTIVATED = "the account is deactivated"
 
 
 class UserPosition(Position):
@@ -50,6 +55,7 @@ class AuthzState(BaseModel):
 
     version: int
     roles: list[Role]
+    active: bool = True
 
 
 class AuthService:
@@ -63,6 +69,7 @@ class AuthService:
         authz_versions: AuthzVersions,
         events: AuthEvents,
         tenants: TenantRepository,
+        sessions: UserSessions,
     ) -> None:
         self._settings = settings
         self._tokens = tokens
@@ -72,6 +79,7 @@ class AuthService:
         self._authz_versions = authz_versions
         self._events = events
         self._tenants = tenants
+        self._sessions = sessions
 
     # --- limits ----------------------------------------------------------------------------
 
@@ -95,7 +103,9 @@ class AuthService:
 
     # --- tenants ---------------------------------------------------------------------------
 
-    async def create_tenant(self, body: TenantCreate, client_ip: str) -> TenantCreated:
+    async def create_tenant(
+        self, body: TenantCreate, client_ip: str, client: ClientInfo | None = None
+    ) -> TenantCreated:
         if not self._settings.tenant_creation_enabled:
             raise Forbidden("tenant creation is disabled on this deployment")
         owner = body.owner
@@ -133,7 +143,9 @@ class AuthService:
             [Role.OWNER],
         )
         return TenantCreated(
-            tenant=resource, user=user.resource(), tokens=await self._tokens.issue(user)
+            tenant=resource,
+            user=user.resource(),
+            tokens=await self._tokens.issue(user, client or ClientInfo(ip=client_ip)),
         )
 
     async def ensure_tenant(self, slug: str, name: str, client_ip: str) -> Tenant:
@@ -157,7 +169,9 @@ class AuthService:
 
     # --- accounts --------------------------------------------------------------------------
 
-    async def signup(self, body: Signup, client_ip: str) -> SignedUp:
+    async def signup(
+        self, body: Signup, client_ip: str, client: ClientInfo | None = None
+    ) -> SignedUp:
         reserved = await self._throttle.reserve("signups", [self._signups(client_ip)])
         tenant = await self._tenants.by_slug(body.tenant)
         if tenant is None:
@@ -180,7 +194,10 @@ class AuthService:
             body.display_name,
             [Role.MEMBER],
         )
-        return SignedUp(user=user.resource(), tokens=await self._tokens.issue(user))
+        return SignedUp(
+            user=user.resource(),
+            tokens=await self._tokens.issue(user, client or ClientInfo(ip=client_ip)),
+        )
 
     async def _create_user(
         self,
@@ -207,7 +224,7 @@ class AuthService:
         await self._events.user_created(user.resource())
         return user
 
-    async def login(self, body: Login, client_ip: str) -> Tokens:
+    async def login(self, body: Login, client_ip: str, client: ClientInfo | None = None) -> Tokens:
         settings = self._settings
         window = settings.login_failure_window_seconds
         account = f"{body.tenant}:{login_key(body.login)}"
@@ -239,9 +256,12 @@ class AuthService:
         if user is None or not valid:
             raise Unauthorized(BAD_CREDENTIALS)
         await reserved.release()
-        return await self._tokens.issue(user)
+        if not user.active:
+            # Said only to whoever knows the password: it is no guess that counts.
+            raise Unauthorized(DEACTIVATED)
+        return await self._tokens.issue(user, client or ClientInfo(ip=client_ip))
 
-    async def refresh(self, refresh_token: str) -> Tokens:
+    async def refresh(self, refresh_token: str, client: ClientInfo | None = None) -> Tokens:
         try:
             spent = await self._tokens.spend(refresh_token)
         except SessionReplayed as replayed:
@@ -251,7 +271,10 @@ class AuthService:
         user = await UserRepository(spent.tenant_id).by_id(spent.user_id)
         if user is None:
             raise Unauthorized("the account no longer exists")
-        return await self._tokens.issue(user, session_id=spent.session_id)
+        if not user.active:
+            await self._sessions.end_all(spent.tenant_id, spent.user_id)
+            raise Unauthorized(DEACTIVATED)
+        return await self._tokens.issue(user, client or ClientInfo(), session_id=spent.session_id)
 
     async def logout(self, refresh_token: str) -> None:
         await self._tokens.revoke(refresh_token)
@@ -283,8 +306,8 @@ class AuthService:
             # The caller's roles as stored now, not as their token says (it may predate a
             # demotion).
             caller = await users.by_id(claims.user_id)
-            if caller is None:
-                raise Unauthorized("the account no longer exists")
+            if caller is None or not caller.active:
+                raise Unauthorized("the account no longer exists or is deactivated")
             if not any(role in caller.roles for role in (Role.OWNER, Role.ADMIN)):
                 raise Forbidden("only tenant owners and admins change roles")
             user = await users.by_id(user_id)
@@ -322,7 +345,136 @@ class AuthService:
         if user is None:
             raise NotFound("no such user")
         version = await self._authz_versions.publish(tenant_id, user_id, user.authz_version)
-        return AuthzState(version=version, roles=list(user.roles))
+        return AuthzState(version=version, roles=list(user.roles), active=user.active)
+
+    # --- own account and sessions ---------------------------------------------------------
+
+    async def _own(self, claims: AccessClaims) -> UserRecord:
+        user = await UserRepository(claims.tenant_id).by_id(claims.user_id)
+        if user is None or not user.active:
+            raise Unauthorized("the account no longer exists or is deactivated")
+        return user
+
+    async def update_profile(self, claims: AccessClaims, body: ProfileUpdate) -> User:
+        """Change the caller's display name and/or email; 409 when the email is another
+        user's in the tenant (the unique (tenant, email) index decides, atomically)."""
+        user = await self._own(claims)
+        given = body.model_fields_set
+        fields: dict[str, object] = {}
+        if "display_name" in given and body.display_name != user.display_name:
+            fields["display_name"] = body.display_name  # null clears it
+        if body.email is not None and str(body.email).lower() != user.email:
+            fields["email"] = str(body.email).lower()
+        if not fields:
+            return user.resource()
+        users = UserRepository(claims.tenant_id)
+        try:
+            await users.set_fields(user, fields)
+        except OperationFailure as exc:
+            # MongoDB says DuplicateKeyError; FerretDB (SQLite) fails an update against a
+            # unique index with a generic error. Either way: taken if another user has it.
+            taken = "email" in fields and await users.by_login(str(fields["email"]))
+            if isinstance(exc, DuplicateKeyError) or (taken and str(taken.id) != claims.user_id):
+                raise Conflict("this email is taken by another user of the tenant") from exc
+            raise
+        await self._events.user_updated(user.resource())
+        return user.resource()
+
+    async def change_password(
+        self, claims: AccessClaims, body: PasswordChange, client_ip: str
+    ) -> None:
+        """Replace the caller's password and end every other session of theirs; 403 when the
+        current password is wrong (counted like failed logins of the account)."""
+        settings = self._settings
+        reserved = await self._throttle.reserve(
+            "password checks",
+            [
+                Bound(
+                    f"password:{claims.tenant_id}:{claims.user_id}",
+                    settings.login_failures_per_login,
+                    settings.login_failure_window_seconds,
+                )
+            ],
+        )
+        try:
+            user = await self._own(claims)
+            valid = await self._passwords.verify(
+                user.password_hash, body.current_password, client_ip
+            )
+        except Exception:
+            await reserved.release()  # refused for capacity or a store fault: not a guess
+            raise
+        if not valid:
+            raise Forbidden("the current password is wrong")
+        await reserved.release()
+        new_hash = await self._passwords.hash(body.new_password, client_ip)
+        await UserRepository(claims.tenant_id).set_fields(user, {"password_hash": new_hash})
+        # After the store: a login that checked the old password is refused or ended here.
+        await self._sessions.end_all(claims.tenant_id, claims.user_id, keep=claims.sid)
+
+    async def sessions(self, claims: AccessClaims) -> list[Session]:
+        records = await self._sessions.live(claims.tenant_id, claims.user_id)
+        items = []
+        for record in records:
+            public_id = public_session_id(record.id)
+            items.append(
+                Session(
+                    id=public_id,
+                    created_at=record.created_at,
+                    last_used_at=record.last_used_at or record.created_at,
+                    user_agent=record.user_agent,
+                    ip=record.ip,
+                    current=public_id == claims.sid,
+                )
+            )
+        return items
+
+    async def end_session(self, claims: AccessClaims, session_id: str) -> None:
+        """End one of the caller's sessions; 404 for any id that is not one of theirs."""
+        if not await self._sessions.end(claims.tenant_id, claims.user_id, session_id):
+            raise NotFound("no such session")
+
+    # --- deactivation ----------------------------------------------------------------------
+
+    async def deactivate(self, claims: AccessClaims, user_id: str) -> User:
+        """The user can no longer sign in or refresh; every session ends and every access
+        token they hold is refused from the next request (their version is raised)."""
+        user = await self._set_active(claims, user_id, active=False)
+        # Repeated on a retry of an already deactivated user: each step is idempotent, so a
+        # call that failed half-way is completed by calling again.
+        await self._authz_versions.publish(claims.tenant_id, user_id, user.authz_version)
+        await self._sessions.end_all(claims.tenant_id, user_id)
+        await self._events.user_deactivated(user.resource(), user.authz_version)
+        return user.resource()
+
+    async def reactivate(self, claims: AccessClaims, user_id: str) -> User:
+        """The user may sign in again (tokens from before the deactivation stay refused)."""
+        user = await self._set_active(claims, user_id, active=True)
+        await self._events.user_reactivated(user.resource(), user.authz_version)
+        return user.resource()
+
+    async def _set_active(self, claims: AccessClaims, user_id: str, *, active: bool) -> UserRecord:
+        users = UserRepository(claims.tenant_id)
+        # The tenant's role-change lock: who is owner or admin is read before the write.
+        async with self._role_changes.held(f"roles:{claims.tenant_id}"):
+            caller = await users.by_id(claims.user_id)
+            if caller is None or not caller.active:
+                raise Unauthorized("the account no longer exists or is deactivated")
+            if not any(role in caller.roles for role in (Role.OWNER, Role.ADMIN)):
+                raise Forbidden("only tenant owners and admins deactivate or reactivate users")
+            user = await users.by_id(user_id)
+            if user is None:
+                raise NotFound("no such user")
+            if str(user.id) == str(caller.id):
+                raise Forbidden("you cannot deactivate or reactivate yourself")
+            if Role.OWNER in user.roles and Role.OWNER not in caller.roles:
+                raise Forbidden("only owners deactivate or reactivate an owner")
+            if user.active != active:
+                fields: dict[str, object] = {"active": active}
+                if not active:
+                    fields["authz_version"] = user.authz_version + 1
+                await users.set_fields(user, fields)
+        return user
 
     # --- internal --------------------------------------------------------------------------
 

@@ -17,6 +17,9 @@ class AuthSettings(ServiceSettings):
 
     access_token_seconds: int = Field(default=900, ge=30)
     refresh_token_days: int = Field(default=30, ge=1)
+    sessions_per_user: int = Field(
+        default=100, ge=1, description="live sessions per user; beyond, a login ends the oldest"
+    )
     signing_key_file: str | None = Field(
         default=None,
         description="PEM private key (RS256); unset: keys are generated once and kept in MongoDB",

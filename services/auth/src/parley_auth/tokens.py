@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from parley_auth.keys import SigningKeys
-from parley_auth.models import RefreshTokenRecord, SessionRecord, UserRecord
+from parley_auth.models import RefreshTokenRecord, UserRecord
 from parley_auth.repository import SessionRepository
+from parley_auth.sessions import ClientInfo, UserSessions, public_session_id
 from parley_auth.settings import AuthSettings
 from parley_contracts.resources import Tokens
 from parley_kit.logs import get_logger
@@ -78,11 +79,12 @@ def _aware(value: datetime) -> datetime:
 
 
 class TokenIssuer:
-    def __init__(self, settings: AuthSettings, keys: SigningKeys) -> None:
+    def __init__(self, settings: AuthSettings, keys: SigningKeys, sessions: UserSessions) -> None:
         self._settings = settings
         self._keys = keys
+        self._sessions = sessions
 
-    def access_token(self, user: UserRecord) -> str:
+    def access_token(self, user: UserRecord, session_id: str) -> str:
         issued = SigningKeys.now()
         return self._keys.sign(
             {
@@ -90,6 +92,7 @@ class TokenIssuer:
                 "tid": user.tenant_id,
                 "roles": [role.value for role in user.roles],
                 "av": user.authz_version,
+                "sid": public_session_id(session_id),
                 "username": user.username,
                 "iat": issued,
                 "exp": issued + self._settings.access_token_seconds,
@@ -99,13 +102,21 @@ class TokenIssuer:
             }
         )
 
-    async def issue(self, user: UserRecord, session_id: str | None = None) -> Tokens:
+    async def issue(
+        self, user: UserRecord, client: ClientInfo, session_id: str | None = None
+    ) -> Tokens:
         """Tokens for `user`: a new session, or the next refresh token of `session_id`."""
         sessions = SessionRepository(user.tenant_id)
         if session_id is None:
-            session_id = uuid.uuid4().hex
-            await sessions.start(
-                SessionRecord(id=session_id, tenant_id=user.tenant_id, user_id=str(user.id))
+            session_id = await self._sessions.start(user, client)
+        else:
+            await sessions.used(
+                session_id,
+                {
+                    "last_used_at": datetime.now(UTC),
+                    "ip": client.ip,
+                    "user_agent": client.user_agent,
+                },
             )
         refresh = RefreshToken(
             user.tenant_id, session_id, uuid.uuid4().hex, secrets.token_urlsafe(32)
@@ -120,7 +131,7 @@ class TokenIssuer:
             )
         )
         return Tokens(
-            access_token=self.access_token(user),
+            access_token=self.access_token(user, session_id),
             refresh_token=str(refresh),
             expires_in=self._settings.access_token_seconds,
         )

@@ -116,7 +116,7 @@ async def test_a_flushed_copy_is_seeded_from_the_store_and_never_lowered(
     other_tenant = await authz(auth, auth_settings, "0" * 24, sal)
 
     assert seeded.status_code == 200
-    assert seeded.json() == {"version": 2, "roles": ["member"]}
+    assert seeded.json() == {"version": 2, "roles": ["member"], "active": True}
     assert not_lowered.json()["version"] == 99
     assert await redis.get(key) == b"99"
     assert unknown.status_code == 404
