@@ -52,6 +52,7 @@ def _network(hosts: Mapping[str, str]) -> dict[str, dict[str, object]]:
             "engine": "elasticsearch",
             "elasticsearch_url": f"http://{hosts['elasticsearch']}:9200",
             "messaging_url": f"http://{hosts['messaging']}:8002",
+            "auth_url": auth,
         },
         "gateway": shared
         | {

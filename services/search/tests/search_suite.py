@@ -24,17 +24,36 @@ SECRET = "search-test-secret"
 
 @dataclass
 class MessagingDouble:
-    """Serves `/internal/v1/.../conversations` and `/internal/v1/messages:export` from memory."""
+    """Serves messaging's `/internal/v1/.../conversations` (with titles on request) and
+    `/internal/v1/messages:export`, and auth's `/internal/v1/users:by-username`, from memory."""
 
     members: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     messages: dict[str, Message] = field(default_factory=dict)
+    titles: dict[tuple[str, str], str] = field(default_factory=dict)  # (tenant, conv) -> title
+    users: dict[tuple[str, str], str] = field(default_factory=dict)  # (tenant, username) -> id
 
     def app(self) -> FastAPI:
         app = FastAPI()
 
         @app.get("/internal/v1/tenants/{tenant_id}/users/{user_id}/conversations")
-        async def conversations(tenant_id: str, user_id: str) -> dict[str, list[str]]:
-            return {"conversation_ids": self.members.get((tenant_id, user_id), [])}
+        async def conversations(tenant_id: str, user_id: str, titles: bool = False) -> Any:
+            ids = self.members.get((tenant_id, user_id), [])
+            if not titles:
+                return {"conversation_ids": ids}
+            return {
+                "conversation_ids": ids,
+                "titles": {i: self.titles.get((tenant_id, i)) for i in ids},
+            }
+
+        @app.post("/internal/v1/users:by-username")
+        async def by_username(body: dict[str, Any]) -> dict[str, Any]:
+            tenant = body["tenant_id"]
+            found = [
+                {"id": self.users[(tenant, name)], "username": name}
+                for name in body["usernames"]
+                if (tenant, name) in self.users
+            ]
+            return {"users": found}
 
         @app.get("/internal/v1/messages:export")
         async def export(cursor: str | None = None, limit: int = 500) -> dict[str, Any]:
@@ -61,6 +80,7 @@ def search_settings(
         "kafka_partitions": 1,
         "consumer_group": f"{names.name}-search",
         "messaging_url": messaging_url,
+        "auth_url": messaging_url,
         "internal_secret": SECRET,
         "membership_cache_seconds": 0,
         "flush_interval_ms": 50,

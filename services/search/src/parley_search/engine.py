@@ -26,6 +26,8 @@ class SearchEngine(Protocol):
     async def delete_index(self, name: str) -> None: ...
     async def aliases(self, name: str) -> dict[str, Any]: ...
     async def update_aliases(self, actions: list[dict[str, Any]]) -> None: ...
+    async def get_mapping(self, index: str) -> dict[str, Any]: ...
+    async def put_mapping(self, index: str, body: dict[str, Any]) -> None: ...
     async def bulk(self, operations: list[dict[str, Any]]) -> dict[str, Any]: ...
     async def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]: ...
     async def refresh(self, index: str) -> None: ...
@@ -61,6 +63,12 @@ class OpenSearchEngine:
 
     async def update_aliases(self, actions: list[dict[str, Any]]) -> None:
         await self._client.indices.update_aliases(body={"actions": actions})
+
+    async def get_mapping(self, index: str) -> dict[str, Any]:
+        return dict(await self._client.indices.get_mapping(index=index))
+
+    async def put_mapping(self, index: str, body: dict[str, Any]) -> None:
+        await self._client.indices.put_mapping(index=index, body=body)
 
     async def bulk(self, operations: list[dict[str, Any]]) -> dict[str, Any]:
         return dict(await self._client.bulk(body=operations))
@@ -113,6 +121,12 @@ class ElasticsearchEngine:
 
     async def update_aliases(self, actions: list[dict[str, Any]]) -> None:
         await self._client.indices.update_aliases(actions=actions)
+
+    async def get_mapping(self, index: str) -> dict[str, Any]:
+        return dict((await self._client.indices.get_mapping(index=index)).body)
+
+    async def put_mapping(self, index: str, body: dict[str, Any]) -> None:
+        await self._client.indices.put_mapping(index=index, **body)
 
     async def bulk(self, operations: list[dict[str, Any]]) -> dict[str, Any]:
         return dict((await self._client.bulk(operations=operations)).body)

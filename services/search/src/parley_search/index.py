@@ -7,15 +7,30 @@
 - `content.parts`: whitespace-delimited tokens kept whole *and* split at punctuation and case
   changes, so `example.com/docs`, `snake_case_name` and `HttpClient` are found by their parts
   and as a whole;
-- `content.exact`: no stemming, for quoted phrases, which rank first.
+- `content.exact`: no stemming, for quoted phrases, which rank first, and for typo-tolerant
+  (fuzzy) matching of plain words.
+
+Filters of the `q` operators: `mentions` (user ids), `has_link` and `has_reaction` (computed
+when the message is indexed), `parent_id` (threads).
+
+Mapping revisions: `SCHEMA` is recorded in the index's `_meta`. A deployment whose live index
+has an older revision gets the new fields added in place at startup (adding fields is allowed
+on a live index, and the strict mapping would otherwise refuse the new documents); documents
+written before that lack the new fields until `python -m parley_search reindex` rebuilds the
+index into the next version behind the alias (see docs/api.md, "Search").
 """
 
-from typing import Any
+from typing import Any, Final
 
+from parley_kit.logs import get_logger
 from parley_search.engine import SearchEngine
 from parley_search.settings import SearchSettings
 
+log = get_logger(__name__)
+
 ALIAS = "parley-messages"
+# 1: the first mapping; 2: `mentions`, `has_link`, `has_reaction` for the `q` operators.
+SCHEMA: Final = 2
 
 
 def alias_name(prefix: str) -> str:
@@ -24,6 +39,13 @@ def alias_name(prefix: str) -> str:
 
 def version_name(prefix: str, version: int) -> str:
     return f"{prefix}{ALIAS}-v{version}"
+
+
+ADDED_IN_SCHEMA_2: Final[dict[str, Any]] = {
+    "mentions": {"type": "keyword"},
+    "has_link": {"type": "boolean"},
+    "has_reaction": {"type": "boolean"},
+}
 
 
 def index_body(settings: SearchSettings) -> dict[str, Any]:
@@ -70,6 +92,7 @@ def index_body(settings: SearchSettings) -> dict[str, Any]:
             },
         },
         "mappings": {
+            "_meta": {"schema": SCHEMA},
             "dynamic": "strict",
             "properties": {
                 "id": {"type": "keyword"},
@@ -77,6 +100,7 @@ def index_body(settings: SearchSettings) -> dict[str, Any]:
                 "conversation_id": {"type": "keyword"},
                 "sender_id": {"type": "keyword"},
                 "parent_id": {"type": "keyword"},
+                **ADDED_IN_SCHEMA_2,
                 "seq": {"type": "long"},
                 "version": {"type": "long"},
                 "deleted": {"type": "boolean"},
@@ -106,6 +130,7 @@ async def ensure_index(engine: SearchEngine, settings: SearchSettings) -> str:
     """Create version 1 behind the alias if no version exists; returns the alias."""
     alias = alias_name(settings.index_prefix)
     if await engine.aliases(alias):
+        await upgrade_mapping(engine, alias)
         return alias
     first = version_name(settings.index_prefix, 1)
     try:
@@ -126,3 +151,25 @@ async def current_version(engine: SearchEngine, settings: SearchSettings) -> tup
         raise LookupError("the messages alias does not exist")
     name = names[-1]
     return name, int(name.rsplit("-v", 1)[1])
+
+
+async def upgrade_mapping(engine: SearchEngine, alias: str) -> bool:
+    """Add the fields of newer mapping revisions to the indexes behind the alias (additive, so
+    safe on a live index); True when an index was upgraded and needs a reindex to backfill."""
+    upgraded = False
+    for name, found in (await engine.get_mapping(alias)).items():
+        schema = int(found.get("mappings", {}).get("_meta", {}).get("schema", 1))
+        if schema >= SCHEMA:
+            continue
+        await engine.put_mapping(
+            name, {"_meta": {"schema": SCHEMA}, "properties": ADDED_IN_SCHEMA_2}
+        )
+        upgraded = True
+        log.warning(
+            "search index mapping upgraded in place; run `python -m parley_search reindex` "
+            "so messages indexed before have the new operator fields",
+            index=name,
+            schema_was=schema,
+            schema=SCHEMA,
+        )
+    return upgraded

@@ -41,6 +41,8 @@ INDEXED_TYPES = {
     EventType.MESSAGE_UPDATED,
     EventType.MESSAGE_DELETED,
     EventType.REACTION_UPDATED,
+    EventType.MESSAGE_PINNED,
+    EventType.MESSAGE_UNPINNED,
 }
 # The longest pause between attempts while the engine fails: a retry costs one bulk request,
 # and the pause is how late indexing resumes after the engine is back (10 s was most of the

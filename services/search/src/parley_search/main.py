@@ -22,6 +22,7 @@ from parley_kit.kafka import ensure_topics
 from parley_kit.logs import get_logger
 from parley_kit.tokens import JwksVerifier
 from parley_search.api import search
+from parley_search.directory import UserDirectory
 from parley_search.engine import connect_engine
 from parley_search.index import ensure_index
 from parley_search.indexer import Indexer, raw_bodies
@@ -83,7 +84,8 @@ def create_app(settings: SearchSettings | None = None) -> FastAPI:
             )
         )
         app.state.engine, app.state.http, app.state.broker = engine, http, broker
-        app.state.search_service = SearchService(engine, memberships, alias)
+        directory = UserDirectory(http, settings.auth_url, secret)
+        app.state.search_service = SearchService(engine, memberships, alias, directory)
         app.state.authenticator = Authenticator(
             JwksVerifier(
                 settings.jwks_url,

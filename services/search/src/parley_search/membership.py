@@ -45,6 +45,22 @@ class Memberships:
         self._cache[key] = (time.monotonic() + self._ttl, ids)
         return ids
 
+    async def titles_of(self, tenant_id: str, user_id: str) -> dict[str, str | None]:
+        """The caller's conversations now, with their titles (for `in:<title>`; not cached:
+        titles change, and only a search naming a title asks)."""
+        try:
+            response = await self._http.get(
+                f"{self._url}/internal/v1/tenants/{tenant_id}/users/{user_id}/conversations",
+                params={"titles": "true"},
+                headers=self._headers,
+                timeout=3.0,
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable("cannot check conversation membership right now") from exc
+        titles = response.json().get("titles") or {}
+        return {str(i): titles.get(str(i)) for i in response.json()["conversation_ids"]}
+
     def forget(self, tenant_id: str, user_ids: list[str]) -> None:
         for user_id in user_ids:
             self._cache.pop((tenant_id, user_id), None)

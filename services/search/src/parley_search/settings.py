@@ -19,6 +19,10 @@ class SearchSettings(ServiceSettings):
     elasticsearch_url: str = "http://127.0.0.1:9200"
     index_prefix: str = ""
     messaging_url: str = "http://127.0.0.1:8002"
+    auth_url: str = Field(
+        default="http://127.0.0.1:8001",
+        description="auth's internal API (usernames of the `from:` and `mentions:` operators)",
+    )
     consumer_group: str = "parley-search"
     batch_size: int = Field(default=500, ge=1, le=5000)
     flush_interval_ms: int = Field(default=100, ge=10)
