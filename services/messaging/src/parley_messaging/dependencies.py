@@ -7,6 +7,7 @@ from fastapi import Depends, Request
 from parley_messaging.domain.conversations import ConversationService
 from parley_messaging.domain.membership import MembershipCheck
 from parley_messaging.domain.messages import MessageService
+from parley_messaging.domain.notifications import NotificationService
 
 
 async def conversation_service(request: Request) -> ConversationService:
@@ -19,6 +20,11 @@ async def message_service(request: Request) -> MessageService:
     return service
 
 
+async def notification_service(request: Request) -> NotificationService:
+    service: NotificationService = request.app.state.notifications
+    return service
+
+
 async def membership_check(request: Request) -> MembershipCheck:
     check: MembershipCheck = request.app.state.membership
     return check
@@ -27,3 +33,4 @@ async def membership_check(request: Request) -> MembershipCheck:
 ConversationServiceDep = Annotated[ConversationService, Depends(conversation_service)]
 MessageServiceDep = Annotated[MessageService, Depends(message_service)]
 MembershipDep = Annotated[MembershipCheck, Depends(membership_check)]
+NotificationServiceDep = Annotated[NotificationService, Depends(notification_service)]

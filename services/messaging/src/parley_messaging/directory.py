@@ -1,4 +1,5 @@
-"""Which user ids exist in a tenant, asked of auth (its internal route), cached positively."""
+"""Which user ids exist in a tenant, and which user a username names, asked of auth (its
+internal routes) and cached positively (usernames never change, so a cached id stays right)."""
 
 import httpx
 from redis.asyncio import Redis
@@ -15,6 +16,7 @@ class UserDirectory:
     ) -> None:
         self._http = http
         self._url = f"{auth_url}/internal/v1/users:resolve"
+        self._by_username_url = f"{auth_url}/internal/v1/users:by-username"
         self._headers = {INTERNAL_TOKEN_HEADER: secret}
         self._redis = redis
         self._prefix = prefix
@@ -52,3 +54,46 @@ class UserDirectory:
             except RedisError:
                 REDIS_FAILURES.labels("messaging", "directory").inc()
         return known | found
+
+    async def ids_by_username(self, tenant_id: str, usernames: list[str]) -> dict[str, str]:
+        """User ids by (lowercased) username, for the usernames that name a user of the tenant;
+        names of no user are simply absent."""
+        wanted = sorted({name.lower() for name in usernames})
+        if not wanted:
+            return {}
+        key = f"{self._prefix}usernames:{tenant_id}"
+        found: dict[str, str] = {}
+        try:
+            cached = await self._redis.hmget(key, wanted)
+            found = {
+                name: value.decode() if isinstance(value, bytes) else str(value)
+                for name, value in zip(wanted, cached, strict=True)
+                if value
+            }
+        except RedisError:
+            REDIS_FAILURES.labels("messaging", "directory").inc()
+        missing = [name for name in wanted if name not in found]
+        if not missing:
+            return found
+        try:
+            response = await self._http.post(
+                self._by_username_url,
+                json={"tenant_id": tenant_id, "usernames": missing},
+                headers=self._headers,
+                timeout=5.0,
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable("cannot resolve mentions with auth right now") from exc
+        fresh = {
+            user["username"].lower(): user["id"]
+            for user in response.json()["users"]
+            if user.get("tenant_id") == tenant_id
+        }
+        if fresh:
+            try:
+                await self._redis.hset(key, mapping=fresh)
+                await self._redis.expire(key, 3600)
+            except RedisError:
+                REDIS_FAILURES.labels("messaging", "directory").inc()
+        return found | {name: uid for name, uid in fresh.items() if name in missing}

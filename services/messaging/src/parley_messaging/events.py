@@ -5,11 +5,11 @@ same event twice."""
 import uuid
 
 from parley_contracts.events import new_event
-from parley_contracts.resources import Conversation, Message, ReadMarker
-from parley_contracts.topics import CONVERSATIONS, MESSAGES, EventType
+from parley_contracts.resources import Conversation, Message, Notification, ReadMarker
+from parley_contracts.topics import CONVERSATIONS, MESSAGES, NOTIFICATIONS, EventType
 from parley_kit.outbox import Outbox
 
-TOPICS = [MESSAGES, CONVERSATIONS]
+TOPICS = [MESSAGES, CONVERSATIONS, NOTIFICATIONS]
 
 
 class MessagingEvents:
@@ -49,6 +49,25 @@ class MessagingEvents:
                 event_id=f"read:{marker.conversation_id}:{marker.user_id}:{marker.last_read_seq}",
             ),
             position=position,
+        )
+
+    async def notifications(
+        self, tenant_id: str, notifications: list[tuple[str, Notification, int]]
+    ) -> None:
+        """`mention.created` per (recipient id, notification, message version), keyed by the
+        recipient (their events stay ordered). The id names the message version, so a mention
+        edited away and back is announced again, and a retried write is not."""
+        await self._outbox.enqueue(
+            *(
+                new_event(
+                    EventType.MENTION_CREATED,
+                    tenant_id=tenant_id,
+                    key=user_id,
+                    data=notification,
+                    event_id=f"notification:{user_id}:{notification.id}:v{version}",
+                )
+                for user_id, notification, version in notifications
+            )
         )
 
     async def conversation(

@@ -17,14 +17,23 @@ from parley_kit.mongo import connect_mongo, group_commit, ping
 from parley_kit.outbox import Outbox, OutboxRelay
 from parley_kit.tokens import JwksVerifier
 from parley_messaging.api import conversations, internal, messages
+from parley_messaging.api.notifications import router as notifications_router
 from parley_messaging.directory import UserDirectory
 from parley_messaging.domain.conversations import ConversationService
 from parley_messaging.domain.membership import MembershipCheck
+from parley_messaging.domain.mentions import MentionResolver
 from parley_messaging.domain.messages import MessageService
+from parley_messaging.domain.notifications import NotificationService
 from parley_messaging.domain.timeline import Timeline
 from parley_messaging.events import TOPICS, MessagingEvents
-from parley_messaging.models import MESSAGING_MODELS, MessageRecord, ReactionRecord
+from parley_messaging.models import (
+    MESSAGING_MODELS,
+    MessageRecord,
+    NotificationRecord,
+    ReactionRecord,
+)
 from parley_messaging.projection import ConversationProjection
+from parley_messaging.projection.notifications import NotificationProjection
 from parley_messaging.settings import MessagingSettings
 
 
@@ -86,11 +95,28 @@ def create_app(
         app.state.membership = membership
         # Writers of one message document, or of one conversation's roles, take turns.
         locks = RedisLock(redis, f"{settings.redis_prefix}messaging:lock:", service="messaging")
+        notification_inserts = group_commit(NotificationRecord)
+        notifications = NotificationService(
+            membership,
+            MentionResolver(directory, redis, f"{settings.redis_prefix}messaging:"),
+            NotificationProjection(redis, f"{settings.redis_prefix}messaging:"),
+            timeline,
+            events,
+            locks,
+            notification_inserts,
+        )
+        app.state.notifications = notifications
         app.state.conversations = ConversationService(
-            membership, directory, events, projection, timeline, locks
+            membership, directory, events, projection, timeline, locks, notifications
         )
         app.state.messages = MessageService(
-            membership, projection, timeline, events, locks, group_commit(ReactionRecord)
+            membership,
+            projection,
+            timeline,
+            events,
+            locks,
+            group_commit(ReactionRecord),
+            notifications=notifications,
         )
         app.state.authenticator = Authenticator(
             JwksVerifier(
@@ -109,6 +135,7 @@ def create_app(
             await relay.stop()
             await timeline.close()
             await message_inserts.close()
+            await notification_inserts.close()
             await outbox.close()
             await http.aclose()
             await redis.aclose()
@@ -122,7 +149,7 @@ def create_app(
     return create_service_app(
         service="messaging",
         settings=settings,
-        routers=[conversations.router, messages.router, internal.router],
+        routers=[conversations.router, messages.router, notifications_router, internal.router],
         lifespan=lifespan,
         readiness=readiness,
         description="Conversations, ordered messages, threads, reactions and read state.",

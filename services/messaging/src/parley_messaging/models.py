@@ -16,7 +16,12 @@ import pymongo
 from beanie import Document, PydanticObjectId
 from pydantic import BaseModel, Field
 
-from parley_contracts.resources import ConversationKind, MemberRole
+from parley_contracts.resources import (
+    ConversationKind,
+    MemberRole,
+    NotificationKind,
+    NotificationLevel,
+)
 
 
 def now() -> datetime:
@@ -82,6 +87,7 @@ class MemberRecord(Document):
     user_id: str
     role: MemberRole
     joined_at: datetime = Field(default_factory=now)
+    notification_level: NotificationLevel = NotificationLevel.ALL  # the member's own choice
 
     class Settings:
         name = "members"
@@ -109,6 +115,7 @@ class MessageRecord(Document):
     content: str
     parent_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    mentions: list[str] = Field(default_factory=list)  # user ids, resolved at write time
     created_at: datetime = Field(default_factory=now)
     edited_at: datetime | None = None
     deleted: bool = False
@@ -161,6 +168,36 @@ class ReadMarkerRecord(Document):
         name = "read_markers"
 
 
+def notification_id(tenant_id: str, user_id: str, public_id: str) -> str:
+    return f"{tenant_id}:{user_id}:{public_id}"
+
+
+def public_notification_id(message: str, kind: NotificationKind) -> str:
+    """The id a user sees (`<message>:mention`): their own feed is the namespace."""
+    return f"{message}:{kind.value}"
+
+
+class NotificationRecord(Document):
+    """A mention of a user or a reply to their message: `_id` =
+    `<tenant>:<user>:<message>:<kind>`, so a retried send or edit inserts it once. Deleted
+    when the mention is edited away or the message deleted; `read` is set by `_id`."""
+
+    id: str  # type: ignore[assignment]
+    tenant_id: str
+    user_id: str
+    kind: NotificationKind
+    conversation_id: str
+    message_id: str
+    seq: int
+    actor_id: str
+    excerpt: str
+    created_at: datetime = Field(default_factory=now)
+    read: bool = False
+
+    class Settings:
+        name = "notifications"
+
+
 MESSAGING_MODELS: list[type[Document]] = [
     ConversationRecord,
     DirectPairRecord,
@@ -168,4 +205,5 @@ MESSAGING_MODELS: list[type[Document]] = [
     MessageRecord,
     ReactionRecord,
     ReadMarkerRecord,
+    NotificationRecord,
 ]

@@ -21,6 +21,7 @@ def base_message(record: MessageRecord) -> dict[str, Any]:
         "sender_id": record.sender_id,
         "content": "" if deleted else record.content,
         "parent_id": record.parent_id,
+        "mentions": [] if deleted else record.mentions,
         "metadata": {} if deleted else record.metadata,
         "created_at": record.created_at.isoformat(),
         "edited_at": record.edited_at.isoformat() if record.edited_at else None,

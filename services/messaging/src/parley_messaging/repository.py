@@ -10,6 +10,7 @@ from typing import Any
 
 from beanie import PydanticObjectId
 from bson.errors import InvalidId
+from pymongo.errors import DuplicateKeyError
 
 from parley_kit.group_commit import GroupCommit
 from parley_kit.mongo import TenantScope
@@ -18,6 +19,7 @@ from parley_messaging.models import (
     DirectPairRecord,
     MemberRecord,
     MessageRecord,
+    NotificationRecord,
     ReactionRecord,
     ReadMarkerRecord,
     member_id,
@@ -163,6 +165,42 @@ class ReadMarkerRepository:
         )
         await self.scope.collection(ReadMarkerRecord).replace_by_id(
             marker.model_dump(by_alias=True)
+        )
+
+
+class NotificationRepository:
+    """Notification documents (`<tenant>:<user>:<message>:<kind>`): inserted (batched with
+    concurrent sends), marked read and deleted by `_id`. `newest_of_user` scans: it rebuilds a
+    user's feed in Redis after Redis lost it, never on a request that found the feed loaded."""
+
+    def __init__(self, tenant_id: str, inserts: GroupCommit | None = None) -> None:
+        self.scope = TenantScope(tenant_id)
+        self._inserts = inserts
+
+    async def insert(self, notification: NotificationRecord) -> bool:
+        """False if it is stored already (a retried write)."""
+        try:
+            await self.scope.collection(NotificationRecord).insert(
+                notification.model_dump(by_alias=True), via=self._inserts
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def mark_read(self, notification_id: str) -> None:
+        await self.scope.collection(NotificationRecord).set_by_id(notification_id, {"read": True})
+
+    async def remove(self, notification_id: str) -> bool:
+        return await self.scope.collection(NotificationRecord).delete_by_id(notification_id)
+
+    async def newest_of_user(self, user_id: str, limit: int) -> list[NotificationRecord]:
+        # A filtered, sorted query: FerretDB reads the whole collection to answer it.
+        # Bounded in what it returns (the feed keeps `limit`), not in what it reads.
+        return (
+            await self.scope.find(NotificationRecord, {"user_id": user_id})
+            .sort("-created_at")
+            .limit(limit)
+            .to_list()
         )
 
 

@@ -26,6 +26,7 @@ from parley_kit.problems import Conflict, Forbidden, NotFound, Unprocessable
 from parley_messaging.directory import UserDirectory
 from parley_messaging.domain.cursors import ActivityPosition, decode_cursor, encode_cursor
 from parley_messaging.domain.membership import NOT_FOUND, MembershipCheck, member_record
+from parley_messaging.domain.notifications import NotificationService
 from parley_messaging.domain.timeline import Timeline
 from parley_messaging.events import MessagingEvents
 from parley_messaging.models import (
@@ -60,7 +61,9 @@ class ConversationService:
         projection: ConversationProjection,
         timeline: Timeline,
         locks: RedisLock,
+        notifications: NotificationService | None = None,
     ) -> None:
+        self._notifications = notifications
         self._membership = membership
         self._directory = directory
         self._events = events
@@ -145,9 +148,15 @@ class ConversationService:
         keys = self._projection.keys(tenant_id, conversation_id)
         newest, last_seq = await self._timeline.newest(keys, tenant_id)
         marker = await self._marker(tenant_id, conversation_id, viewer) if viewer else None
-        return conversation_resource(
+        resource = conversation_resource(
             fields, members, last_seq=last_seq, newest=newest, last_read_seq=marker
         )
+        if viewer is not None and viewer in members and marker is not None and self._notifications:
+            resource.notification_level = NotificationService.level_of(members, viewer)
+            resource.unread_mention_count = await self._notifications.unread_mentions(
+                keys, viewer, marker, last_seq
+            )
+        return resource
 
     async def _publish(
         self,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from parley_contracts.resources import ConversationKind, MemberRole
+from parley_contracts.resources import ConversationKind, MemberRole, NotificationLevel
 from parley_kit.problems import NotFound, ServiceUnavailable
 from parley_messaging.models import ConversationRecord, MemberRecord
 from parley_messaging.projection import ConversationKeys, ConversationProjection, UserKeys
@@ -47,7 +47,11 @@ def conversation_fields(record: ConversationRecord) -> dict[str, Any]:
 
 
 def member_fields(member: MemberRecord) -> dict[str, Any]:
-    return {"role": member.role.value, "joined_at": member.joined_at.isoformat()}
+    return {
+        "role": member.role.value,
+        "joined_at": member.joined_at.isoformat(),
+        "notification_level": member.notification_level.value,
+    }
 
 
 def member_record(tenant_id: str, conversation_id: str, user_id: str, raw: dict[str, Any]) -> Any:
@@ -58,6 +62,7 @@ def member_record(tenant_id: str, conversation_id: str, user_id: str, raw: dict[
         user_id=user_id,
         role=MemberRole(raw["role"]),
         joined_at=datetime.fromisoformat(raw["joined_at"]),
+        notification_level=NotificationLevel(raw.get("notification_level", "all")),
     )
 
 

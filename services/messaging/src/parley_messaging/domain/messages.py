@@ -29,6 +29,7 @@ from parley_messaging.domain.cursors import (
     encode_cursor,
 )
 from parley_messaging.domain.membership import Membership, MembershipCheck
+from parley_messaging.domain.notifications import NotificationService
 from parley_messaging.domain.timeline import Timeline
 from parley_messaging.events import MessagingEvents
 from parley_messaging.models import (
@@ -61,6 +62,7 @@ class MessageService:
         events: MessagingEvents,
         locks: RedisLock,
         reaction_inserts: GroupCommit | None = None,
+        notifications: NotificationService | None = None,
     ) -> None:
         self._membership = membership
         self._projection = projection
@@ -68,6 +70,7 @@ class MessageService:
         self._events = events
         self._locks = locks
         self._reaction_inserts = reaction_inserts
+        self._notifications = notifications
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -86,6 +89,7 @@ class MessageService:
         client_msg_id = body.client_msg_id or idempotency_key
         if body.parent_id is not None:
             await self._require_thread_parent(member, body.parent_id)
+        mentions = await self._mentioned(member, body.content)
         messages = self._timeline.messages(claims.tenant_id)
         for _ in range(SEQ_ATTEMPTS):
             seq, fresh = await self._timeline.allocate(
@@ -110,6 +114,7 @@ class MessageService:
                 content=body.content,
                 parent_id=body.parent_id,
                 metadata=body.metadata,
+                mentions=mentions,
             )
             if client_msg_id:
                 record.client_msg_id = client_msg_id
@@ -164,6 +169,8 @@ class MessageService:
         message = decorate(base_message(record))
         await self._events.message(EventType.MESSAGE_CREATED, message, record.seq)
         await self._timeline.commit(member.keys, record)
+        if self._notifications is not None:
+            await self._notifications.created(member, record)
         return message
 
     async def _repeat(self, member: Membership, record: MessageRecord) -> Message:
@@ -172,6 +179,8 @@ class MessageService:
         message = decorate(base_message(record))
         await self._events.message(EventType.MESSAGE_CREATED, message, record.seq)
         await self._timeline.commit(member.keys, record)
+        if self._notifications is not None:
+            await self._notifications.created(member, record)
         return (await self._timeline.decorated(member.keys, member.tenant_id, [record]))[0]
 
     # --- reading ---------------------------------------------------------------------------
@@ -263,13 +272,18 @@ class MessageService:
                 raise Forbidden("only the sender edits a message")
             if record.deleted:
                 raise Conflict("a deleted message cannot be edited")
+            before = list(record.mentions)
+            record.mentions = await self._mentioned(member, content, record.content)
             now = _now()
             record.edits.append(
                 EditEntry(content=record.content, version=record.version, replaced_at=now)
             )
             record.content, record.edited_at, record.version = content, now, record.version + 1
             await self._timeline.messages(claims.tenant_id).write(record)
-        return await self._changed(member, record, EventType.MESSAGE_UPDATED)
+        message = await self._changed(member, record, EventType.MESSAGE_UPDATED)
+        if self._notifications is not None:
+            await self._notifications.edited(member, record, before)
+        return message
 
     async def delete(self, claims: AccessClaims, conversation_id: str, message_id: str) -> None:
         member = await self._membership.require_member(
@@ -283,11 +297,15 @@ class MessageService:
             if not allowed:
                 raise Forbidden("only the sender, a conversation admin or a tenant admin deletes")
             if record.deleted:
+                if self._notifications is not None:  # in case a delete died before it did
+                    await self._notifications.deleted(member, record)
                 return
             record.deleted, record.version = True, record.version + 1
             record.content, record.metadata = "", {}
             await self._timeline.messages(claims.tenant_id).write(record)
         await self._changed(member, record, EventType.MESSAGE_DELETED)
+        if self._notifications is not None:
+            await self._notifications.deleted(member, record)
 
     async def react(
         self, claims: AccessClaims, conversation_id: str, message_id: str, emoji: str, present: bool
@@ -333,6 +351,13 @@ class MessageService:
                 event_id=f"message:{message.id}:reaction:{uuid.uuid4().hex}",
             )
         return message
+
+    async def _mentioned(
+        self, member: Membership, content: str, previous: str | None = None
+    ) -> list[str]:
+        if self._notifications is None:
+            return []
+        return await self._notifications.mentions(member, content, previous)
 
     async def _changed(self, member: Membership, record: MessageRecord, type: EventType) -> Message:
         await self._projection.replace(member.keys, record.seq, base_message(record))
