@@ -5,9 +5,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from parley_messaging.domain.conversations import ConversationService
+from parley_messaging.domain.history import EditHistory
 from parley_messaging.domain.membership import MembershipCheck
 from parley_messaging.domain.messages import MessageService
 from parley_messaging.domain.notifications import NotificationService
+from parley_messaging.domain.pins import PinService
 
 
 async def conversation_service(request: Request) -> ConversationService:
@@ -17,6 +19,16 @@ async def conversation_service(request: Request) -> ConversationService:
 
 async def message_service(request: Request) -> MessageService:
     service: MessageService = request.app.state.messages
+    return service
+
+
+async def edit_history(request: Request) -> EditHistory:
+    history: EditHistory = request.app.state.edit_history
+    return history
+
+
+async def pin_service(request: Request) -> PinService:
+    service: PinService = request.app.state.pins
     return service
 
 
@@ -32,5 +44,7 @@ async def membership_check(request: Request) -> MembershipCheck:
 
 ConversationServiceDep = Annotated[ConversationService, Depends(conversation_service)]
 MessageServiceDep = Annotated[MessageService, Depends(message_service)]
+EditHistoryDep = Annotated[EditHistory, Depends(edit_history)]
+PinServiceDep = Annotated[PinService, Depends(pin_service)]
 MembershipDep = Annotated[MembershipCheck, Depends(membership_check)]
 NotificationServiceDep = Annotated[NotificationService, Depends(notification_service)]

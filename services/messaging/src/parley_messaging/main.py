@@ -16,14 +16,16 @@ from parley_kit.locks import RedisLock
 from parley_kit.mongo import connect_mongo, group_commit, ping
 from parley_kit.outbox import Outbox, OutboxRelay
 from parley_kit.tokens import JwksVerifier
-from parley_messaging.api import conversations, internal, messages
+from parley_messaging.api import conversations, internal, messages, pins
 from parley_messaging.api.notifications import router as notifications_router
 from parley_messaging.directory import UserDirectory
 from parley_messaging.domain.conversations import ConversationService
+from parley_messaging.domain.history import EditHistory
 from parley_messaging.domain.membership import MembershipCheck
 from parley_messaging.domain.mentions import MentionResolver
 from parley_messaging.domain.messages import MessageService
 from parley_messaging.domain.notifications import NotificationService
+from parley_messaging.domain.pins import PinService
 from parley_messaging.domain.timeline import Timeline
 from parley_messaging.events import TOPICS, MessagingEvents
 from parley_messaging.models import (
@@ -118,6 +120,8 @@ def create_app(
             group_commit(ReactionRecord),
             notifications=notifications,
         )
+        app.state.edit_history = EditHistory(membership, timeline)
+        app.state.pins = PinService(membership, projection, timeline, events, locks)
         app.state.authenticator = Authenticator(
             JwksVerifier(
                 settings.jwks_url,
@@ -149,7 +153,13 @@ def create_app(
     return create_service_app(
         service="messaging",
         settings=settings,
-        routers=[conversations.router, messages.router, notifications_router, internal.router],
+        routers=[
+            conversations.router,
+            messages.router,
+            pins.router,
+            notifications_router,
+            internal.router,
+        ],
         lifespan=lifespan,
         readiness=readiness,
         description="Conversations, ordered messages, threads, reactions and read state.",

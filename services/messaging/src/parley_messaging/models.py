@@ -14,7 +14,7 @@ from typing import Any
 
 import pymongo
 from beanie import Document, PydanticObjectId
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from parley_contracts.resources import (
     ConversationKind,
@@ -121,9 +121,19 @@ class MessageRecord(Document):
     deleted: bool = False
     tombstone: bool = False
     version: int = 1
+    # Edits before the history moved to `MessageVersionRecord`s; read, never appended to.
     edits: list[EditEntry] = Field(default_factory=list)
+    edit_count: int = 0  # previous versions: `MessageVersionRecord`s 1..edit_count
+    pinned_at: datetime | None = None
+    pinned_by: str | None = None
     # Idempotency: unique per sender and conversation; random when the client sent none.
     client_msg_id: str = Field(default_factory=lambda: f"auto:{uuid.uuid4().hex}")
+
+    @model_validator(mode="after")
+    def _count_embedded_edits(self) -> "MessageRecord":
+        # A message edited before `edit_count` existed counts its embedded edits.
+        self.edit_count = max(self.edit_count, len(self.edits))
+        return self
 
     class Settings:
         name = "messages"
@@ -136,6 +146,50 @@ class MessageRecord(Document):
                 [("tenant_id", 1), ("conversation_id", 1), ("parent_id", 1), ("seq", 1)]
             ),
         ]
+
+
+def version_id(message: str, version: int) -> str:
+    return f"{message}:v{version}"
+
+
+class MessageVersionRecord(Document):
+    """A previous content of an edited message: `_id` = `<message>:v<version>` (version 1 is
+    the content as sent). Inserted under that key, so a retried edit cannot store it twice."""
+
+    id: str  # type: ignore[assignment]
+    tenant_id: str
+    message_id: str
+    version: int
+    content: str
+    edited_at: datetime  # when this content was replaced
+
+    class Settings:
+        name = "message_versions"
+
+
+class PinEntry(BaseModel):
+    message_id: str
+    seq: int
+    pinned_at: datetime
+    pinned_by: str
+
+
+class PinBoardRecord(Document):
+    """The pinned messages of one conversation: `_id` = `<conversation>`.
+
+    One bounded document (at most `MAX_PINS` entries) rewritten under the conversation's pin
+    lock: pins change rarely (admins only) and the list is read by one `_id` lookup, so it
+    never scans and needs no Redis part to rebuild. The message document (`pinned_at`) is the
+    truth of whether a message is pinned; the board is its order, so a board entry whose
+    message is not pinned (a pin or unpin that died between its two writes) is skipped."""
+
+    id: str  # type: ignore[assignment]
+    tenant_id: str
+    conversation_id: str
+    pins: list[PinEntry] = Field(default_factory=list)
+
+    class Settings:
+        name = "pin_boards"
 
 
 class ReactionRecord(Document):
@@ -203,6 +257,8 @@ MESSAGING_MODELS: list[type[Document]] = [
     DirectPairRecord,
     MemberRecord,
     MessageRecord,
+    MessageVersionRecord,
+    PinBoardRecord,
     ReactionRecord,
     ReadMarkerRecord,
     NotificationRecord,

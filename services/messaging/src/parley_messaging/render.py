@@ -10,6 +10,8 @@ from typing import Any
 from parley_contracts.resources import Conversation, Member, Message
 from parley_messaging.models import MessageRecord
 
+SINCE_V1_1: dict[str, Any] = {"edit_count": 0, "pinned_at": None, "pinned_by": None}
+
 
 def base_message(record: MessageRecord) -> dict[str, Any]:
     deleted = record.deleted or record.tombstone
@@ -27,6 +29,9 @@ def base_message(record: MessageRecord) -> dict[str, Any]:
         "edited_at": record.edited_at.isoformat() if record.edited_at else None,
         "deleted": deleted,
         "version": record.version,
+        "edit_count": record.edit_count,
+        "pinned_at": record.pinned_at.isoformat() if record.pinned_at else None,
+        "pinned_by": record.pinned_by,
     }
 
 
@@ -36,6 +41,8 @@ def decorated(
     """The message resource as JSON-ready data (the history path serialises it as it is)."""
     doc = reactions or {"v": 0, "r": {}}
     deleted = bool(base["deleted"])
+    # A page cached before these fields existed lacks them: it serves their defaults.
+    base = SINCE_V1_1 | base
     return base | {
         "reactions": {} if deleted else {e: list(u) for e, u in doc["r"].items() if u},
         "reply_count": reply_count,

@@ -19,11 +19,14 @@ from parley_messaging.models import (
     DirectPairRecord,
     MemberRecord,
     MessageRecord,
+    MessageVersionRecord,
     NotificationRecord,
+    PinBoardRecord,
     ReactionRecord,
     ReadMarkerRecord,
     member_id,
     message_id,
+    version_id,
 )
 
 
@@ -166,6 +169,43 @@ class ReadMarkerRepository:
         await self.scope.collection(ReadMarkerRecord).replace_by_id(
             marker.model_dump(by_alias=True)
         )
+
+
+class MessageVersionRepository:
+    """Previous versions of edited messages, each its own document (`<message>:v<version>`)."""
+
+    def __init__(self, tenant_id: str) -> None:
+        self.scope = TenantScope(tenant_id)
+
+    async def insert(self, version: MessageVersionRecord) -> None:
+        """Raises `DuplicateKeyError` if this version of the message is stored already."""
+        await self.scope.collection(MessageVersionRecord).insert(version.model_dump(by_alias=True))
+
+    async def write(self, version: MessageVersionRecord) -> None:
+        """Overwrite a version (callers hold the message's lock)."""
+        await self.scope.collection(MessageVersionRecord).replace_by_id(
+            version.model_dump(by_alias=True)
+        )
+
+    async def get(self, message: str, version: int) -> MessageVersionRecord | None:
+        return await self.scope.get(MessageVersionRecord, version_id(message, version))
+
+    async def remove(self, message: str, version: int) -> bool:
+        return await self.scope.collection(MessageVersionRecord).delete_by_id(
+            version_id(message, version)
+        )
+
+
+class PinBoardRepository:
+    def __init__(self, tenant_id: str) -> None:
+        self.scope = TenantScope(tenant_id)
+
+    async def get(self, conversation_id: str) -> PinBoardRecord | None:
+        return await self.scope.get(PinBoardRecord, conversation_id)
+
+    async def write(self, board: PinBoardRecord) -> None:
+        """Overwrite a conversation's board (callers hold the conversation's pin lock)."""
+        await self.scope.collection(PinBoardRecord).replace_by_id(board.model_dump(by_alias=True))
 
 
 class NotificationRepository:

@@ -28,12 +28,13 @@ from parley_messaging.domain.cursors import (
     decode_cursor,
     encode_cursor,
 )
+from parley_messaging.domain.history import forget_versions, keep_previous_version
 from parley_messaging.domain.membership import Membership, MembershipCheck
 from parley_messaging.domain.notifications import NotificationService
+from parley_messaging.domain.pins import PinBoard
 from parley_messaging.domain.timeline import Timeline
 from parley_messaging.events import MessagingEvents
 from parley_messaging.models import (
-    EditEntry,
     MessageRecord,
     ReactionRecord,
     message_id,
@@ -275,9 +276,7 @@ class MessageService:
             before = list(record.mentions)
             record.mentions = await self._mentioned(member, content, record.content)
             now = _now()
-            record.edits.append(
-                EditEntry(content=record.content, version=record.version, replaced_at=now)
-            )
+            await keep_previous_version(record, now)
             record.content, record.edited_at, record.version = content, now, record.version + 1
             await self._timeline.messages(claims.tenant_id).write(record)
         message = await self._changed(member, record, EventType.MESSAGE_UPDATED)
@@ -299,10 +298,15 @@ class MessageService:
             if record.deleted:
                 if self._notifications is not None:  # in case a delete died before it did
                     await self._notifications.deleted(member, record)
+                await forget_versions(record)  # in case a delete died before it did
                 return
             record.deleted, record.version = True, record.version + 1
-            record.content, record.metadata = "", {}
+            record.content, record.metadata, record.edits = "", {}, []
+            pinned, record.pinned_at, record.pinned_by = record.pinned_at, None, None
             await self._timeline.messages(claims.tenant_id).write(record)
+            await forget_versions(record)
+            if pinned is not None:
+                await PinBoard(self._locks).remove(record)  # a deleted message is unpinned
         await self._changed(member, record, EventType.MESSAGE_DELETED)
         if self._notifications is not None:
             await self._notifications.deleted(member, record)
