@@ -126,6 +126,10 @@ class AuthzVersions:
             log.warning("authorization version not served", status=response.status_code)
             raise ServiceUnavailable("cannot check the token's roles right now", retry_after=1)
         body: dict[str, Any] = orjson.loads(response.content)
+        if body.get("active") is False:
+            # Deactivation raised the version above every token the user holds; refusing here
+            # too keeps it so whatever a token says.
+            raise Unauthorized("the account is deactivated")
         return int(body["version"]), tuple(Role(role) for role in body["roles"])
 
 

@@ -13,6 +13,7 @@ and the errors each operation answers beyond the ones its shape implies (see
 `parley_kit.openapi`). A test compares it with the routes the services serve.
 """
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -29,6 +30,10 @@ from parley_contracts.ids import (
 )
 from parley_contracts.problems import FieldError
 from parley_gateway.upstreams import Service
+
+
+SESSION_ID_PATTERN: Final = "^[0-9a-f]{32}$"
+SESSION_ID_RE: Final = re.compile("[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,10 @@ MESSAGE_ID = ParameterKind(
     _message_id_problem,
     {"type": "string", "pattern": MESSAGE_ID_PATTERN, "minLength": 26, "maxLength": 43},
 )
+SESSION_ID = ParameterKind(
+    lambda value: None if SESSION_ID_RE.fullmatch(value) else "a session id is 32 hex digits",
+    {"type": "string", "pattern": SESSION_ID_PATTERN, "minLength": 32, "maxLength": 32},
+)
 EMOJI = ParameterKind(
     emoji_problem,
     {"type": "string", "pattern": EMOJI_PATTERN, "minLength": 1, "maxLength": MAX_EMOJI_CHARS},
@@ -65,6 +74,7 @@ PARAMETERS: Final[Mapping[str, ParameterKind]] = {
     "user_id": OBJECT_ID,
     "message_id": MESSAGE_ID,
     "emoji": EMOJI,
+    "session_id": SESSION_ID,
 }
 
 
@@ -114,9 +124,14 @@ ROUTES: Final[tuple[PublicRoute, ...]] = (
     PublicRoute("/v1/auth/refresh", AUTH, _ops(post=(401,)), anonymous=True),
     PublicRoute("/v1/auth/logout", AUTH, _ops(post=(401,)), anonymous=True),
     PublicRoute("/.well-known/jwks.json", AUTH, _ops(get=()), anonymous=True),
-    PublicRoute("/v1/auth/me", AUTH, _ops(get=())),
+    PublicRoute("/v1/auth/me", AUTH, _ops(get=(), patch=(409,))),
+    PublicRoute("/v1/auth/password", AUTH, _ops(post=(403,))),
+    PublicRoute("/v1/auth/sessions", AUTH, _ops(get=())),
+    PublicRoute("/v1/auth/sessions/{session_id}", AUTH, _ops(delete=())),
     PublicRoute("/v1/users", AUTH, _ops(get=())),
     PublicRoute("/v1/users/{user_id}/roles", AUTH, _ops(put=(403, 409))),
+    PublicRoute("/v1/users/{user_id}/deactivate", AUTH, _ops(post=(403,))),
+    PublicRoute("/v1/users/{user_id}/reactivate", AUTH, _ops(post=(403,))),
     PublicRoute("/v1/conversations", MESSAGING, _ops(get=(), post=(409,))),
     PublicRoute(CONVERSATION, MESSAGING, _ops(get=(), patch=(403,))),
     PublicRoute(f"{CONVERSATION}/members", MESSAGING, _ops(post=(403, 409))),

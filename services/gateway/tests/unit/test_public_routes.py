@@ -27,6 +27,7 @@ VALID = {
     "user_id": "65f0c0ffee0123456789abce",
     "message_id": f"{CONVERSATION}-7",
     "emoji": "%F0%9F%91%8D",  # 👍, as a client sends it
+    "session_id": "0123456789abcdef0123456789abcdef",
 }
 # Raw (as sent) segment values that must never pass as any parameter.
 HOSTILE = [

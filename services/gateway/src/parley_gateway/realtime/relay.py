@@ -8,6 +8,9 @@ takes the partition over may emit a few events again, which clients drop by `eve
 
 Membership changes move sockets between rooms before the event is emitted: the relay looks up
 the affected users' live sockets (any replica) and joins or leaves them through the manager.
+A `user.deactivated` disconnects every socket of that user the same way as rooms are joined (the
+manager passes a disconnect to the replica holding the socket); their tokens are already
+outdated, so a reconnect is refused.
 """
 
 import asyncio
@@ -34,6 +37,10 @@ RELAYED = Counter(
     "parley_gateway_relayed_events_total", "Kafka events emitted to sockets", ["type"]
 )
 UNREADABLE = Counter("parley_gateway_unreadable_events_total", "Kafka events the relay skipped")
+DROPPED = Counter(
+    "parley_gateway_deactivated_sockets_total",
+    "sockets disconnected because their user was deactivated",
+)
 
 ROOM_EVENTS = {
     EventType.MESSAGE_CREATED,
@@ -143,8 +150,13 @@ class EventRelay:
             await self._emit(envelope, targets)
             await self._leave(tenant, affected, room)
             return
+        elif envelope.type is EventType.USER_DEACTIVATED:
+            user_id = envelope.data.get("id")
+            if isinstance(user_id, str):
+                await self._disconnect(tenant, user_id)
+            return
         else:
-            return  # user and tenant events are not for sockets
+            return  # other user and tenant events are not for sockets
         await self._emit(envelope, targets)
 
     async def _emit(self, envelope: EventEnvelope, targets: list[str]) -> None:
@@ -155,6 +167,13 @@ class EventRelay:
         for user_id in user_ids:
             for sid in await self._connections.sockets(tenant, user_id):
                 await self._sio.enter_room(sid, room)
+
+    async def _disconnect(self, tenant: str, user_id: str) -> None:
+        sockets = await self._connections.sockets(tenant, user_id)
+        for sid in sockets:
+            await self._sio.disconnect(sid)
+        DROPPED.inc(len(sockets))
+        log.info("sockets of a deactivated user closed", user_id=user_id, sockets=len(sockets))
 
     async def _leave(self, tenant: str, user_ids: list[str], room: str) -> None:
         for user_id in user_ids:
