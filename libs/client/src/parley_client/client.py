@@ -13,6 +13,7 @@ from parley_client.socket import ParleySocket
 from parley_contracts.resources import (
     Conversation,
     Message,
+    MessageVersion,
     Page,
     ReadMarker,
     SearchPage,
@@ -364,6 +365,30 @@ class ParleyClient:
             "DELETE",
             f"{self._messages(conversation_id)}/{_segment(message_id)}/reactions/{_segment(emoji)}",
         )
+
+    # --- edit history and pins --------------------------------------------------------------
+
+    async def message_edits(self, conversation_id: str, message_id: str) -> list[MessageVersion]:
+        """Previous versions of a message, oldest first (none for a deleted message)."""
+        response = await self._call(
+            "GET", f"{self._messages(conversation_id)}/{_segment(message_id)}/edits"
+        )
+        return [MessageVersion.model_validate(item) for item in response.json()["items"]]
+
+    async def pin_message(self, conversation_id: str, message_id: str) -> Message:
+        return await self._model(
+            Message, "PUT", f"{self._messages(conversation_id)}/{_segment(message_id)}/pin"
+        )
+
+    async def unpin_message(self, conversation_id: str, message_id: str) -> Message:
+        return await self._model(
+            Message, "DELETE", f"{self._messages(conversation_id)}/{_segment(message_id)}/pin"
+        )
+
+    async def pins(self, conversation_id: str) -> list[Message]:
+        """The pinned messages of a conversation, most recently pinned first."""
+        response = await self._call("GET", f"/v1/conversations/{_segment(conversation_id)}/pins")
+        return [Message.model_validate(item) for item in response.json()["items"]]
 
     # --- search -----------------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ EVENT_TYPES = (
     "message.updated",
     "message.deleted",
     "reaction.updated",
+    "message.pinned",
+    "message.unpinned",
     "read.updated",
     "conversation.created",
     "conversation.updated",

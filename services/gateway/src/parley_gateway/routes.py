@@ -140,6 +140,9 @@ ROUTES: Final[tuple[PublicRoute, ...]] = (
     PublicRoute(f"{CONVERSATION}/messages", MESSAGING, _ops(get=(), post=())),
     PublicRoute(MESSAGE, MESSAGING, _ops(get=(), patch=(403, 409), delete=(403,))),
     PublicRoute(f"{MESSAGE}/replies", MESSAGING, _ops(get=())),
+    PublicRoute(f"{MESSAGE}/edits", MESSAGING, _ops(get=())),
+    PublicRoute(f"{MESSAGE}/pin", MESSAGING, _ops(put=(403, 409), delete=(403,))),
+    PublicRoute(f"{CONVERSATION}/pins", MESSAGING, _ops(get=())),
     PublicRoute(f"{MESSAGE}/reactions/{{emoji}}", MESSAGING, _ops(put=(409,), delete=(409,))),
     PublicRoute("/v1/search/messages", SEARCH, _ops(get=())),
 )

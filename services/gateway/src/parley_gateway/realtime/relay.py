@@ -47,6 +47,8 @@ ROOM_EVENTS = {
     EventType.MESSAGE_UPDATED,
     EventType.MESSAGE_DELETED,
     EventType.REACTION_UPDATED,
+    EventType.MESSAGE_PINNED,
+    EventType.MESSAGE_UNPINNED,
     EventType.READ_UPDATED,
     EventType.CONVERSATION_UPDATED,
 }
