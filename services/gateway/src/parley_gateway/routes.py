@@ -31,7 +31,6 @@ from parley_contracts.ids import (
 from parley_contracts.problems import FieldError
 from parley_gateway.upstreams import Service
 
-
 SESSION_ID_PATTERN: Final = "^[0-9a-f]{32}$"
 SESSION_ID_RE: Final = re.compile("[0-9a-f]{32}")
 
