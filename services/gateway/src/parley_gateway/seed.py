@@ -3,29 +3,34 @@
 Every call goes through the same v1 services with the same identity, so tenancy, membership
 and limits hold exactly as in v1; this module only translates shapes. A legacy numeric
 `tenantId` maps to the tenant slug `t<tenantId>`, created on first use.
+
+The seed's request collection (its Postman export) and DTOs are what "the body its clients
+send" means here; docs/api.md lists every deliberate difference from the seed.
 """
 
 import asyncio
 import math
 from collections.abc import Awaitable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import httpx
 import orjson
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from parley_contracts.claims import AccessClaims
+from parley_contracts.emails import EmailAddress
 from parley_contracts.ids import ConversationId
 from parley_contracts.problems import FieldError
 from parley_contracts.resources import Password, Title, Username
 from parley_contracts.validation import MessageContent, Metadata, RequestBody
 from parley_gateway.routes import CONVERSATION, fill
 from parley_gateway.upstreams import Service, Upstreams
-from parley_kit.problems import Unprocessable
+from parley_kit.problems import Forbidden, Unprocessable
 
 LegacyTenantId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,38}$")]
 LegacyTenantNumber = Annotated[int, Field(ge=0, le=10**38)]
 IgnoredRole = Annotated[str, StringConstraints(max_length=64)]
+SenderId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 MAX_SEARCH_DEPTH = 1000  # results; deeper pages would need `from`, which the engine makes slow
 
 
@@ -34,7 +39,7 @@ class SeedSignup(RequestBody):
     model_config = ConfigDict(extra="forbid")
 
     username: Username
-    email: EmailStr
+    email: EmailAddress
     password: Password
     tenantId: LegacyTenantId | LegacyTenantNumber = "1"  # noqa: N815 - the seed's field name
     roles: Annotated[list[IgnoredRole], Field(max_length=16)] | None = None
@@ -52,13 +57,37 @@ class SeedConversationCreate(RequestBody):
 
 class SeedMessageCreate(RequestBody):
     conversationId: ConversationId  # noqa: N815
+    # The seed required it and then ignored it (it always sent as the token's user); here it
+    # must name the caller (id or username), so a client cannot believe it impersonated.
+    senderId: SenderId | None = Field(  # noqa: N815
+        default=None,
+        description="the caller's user id or username; anyone else is refused with 403",
+    )
     content: MessageContent
     metadata: Metadata = Field(default_factory=dict)
+
+
+class SeedTokenData(BaseModel):
+    token: str
 
 
 class SeedToken(BaseModel):
     message: str
     token: str
+    # The seed's own request collection reads the token at `data.token` (its test script),
+    # although the seed answered it at `token`: both are served.
+    data: SeedTokenData
+
+    @classmethod
+    def of(cls, message: str, token: str) -> "SeedToken":
+        return cls(message=message, token=token, data=SeedTokenData(token=token))
+
+
+class SeedSearchMeta(BaseModel):
+    total: int
+    page: int
+    limit: int
+    pages: int
 
 
 class SeedPage(BaseModel):
@@ -67,6 +96,48 @@ class SeedPage(BaseModel):
     pageSize: int  # noqa: N815
     totalPages: int  # noqa: N815
     data: list[dict[str, Any]]
+
+
+class SeedSearchPage(SeedPage):
+    # The seed answered a search from its engine as `{data, meta}` and from its database
+    # fallback as a `SeedPage`; both shapes are served.
+    meta: SeedSearchMeta
+
+
+HistoryOrder = Literal["asc", "desc"]
+SEQ_ORDERED_FIELDS: Final = ("timestamp", "createdAt", "_id", "id", "seq")
+"""Message fields whose order is the order of `seq` (each is set once, when it is sent)."""
+DIRECTIONS: Final[dict[str, HistoryOrder]] = {
+    "asc": "asc",
+    "ascending": "asc",
+    "1": "asc",
+    "desc": "desc",
+    "descending": "desc",
+    "-1": "desc",
+}
+SORT_FORMS = (
+    "asc, desc, ascending, descending, 1, -1, or a field of "
+    + ", ".join(SEQ_ORDERED_FIELDS)
+    + " (descending with a leading -)"
+)
+
+
+def history_order(sort: str) -> HistoryOrder:
+    """The order a seed `sort` asks for. The seed passed it to its database as a sort string
+    (`-timestamp`); every field it could name that orders messages as they were sent maps to
+    `seq` order. An empty value is the seed's default (newest first)."""
+    value = sort.strip()  # a `+` in a query string arrives as a space
+    if not value:
+        return "desc"
+    if value in DIRECTIONS:
+        return DIRECTIONS[value]
+    descending = value.startswith("-")
+    if value.removeprefix("-") in SEQ_ORDERED_FIELDS:
+        return "desc" if descending else "asc"
+    raise Unprocessable(
+        f"unknown sort {sort!r}",
+        errors=[FieldError(loc="query.sort", msg=f"sort is one of {SORT_FORMS}", type="enum")],
+    )
 
 
 class Relayed(Exception):
@@ -91,19 +162,36 @@ def seed_conversation(conversation: dict[str, Any]) -> dict[str, Any]:
         "_id": conversation["id"],
         "participants": [m["user_id"] for m in conversation.get("members", [])],
         "tenantId": conversation["tenant_id"],
+        "createdBy": conversation["created_by"],
         "createdAt": conversation["created_at"],
         "updatedAt": conversation["updated_at"],
     }
 
 
 def seed_message(message: dict[str, Any]) -> dict[str, Any]:
+    """The v1 message plus the seed's field names; `timestamp` was the seed's send time."""
     return message | {
         "_id": message["id"],
         "conversationId": message["conversation_id"],
         "senderId": message["sender_id"],
         "tenantId": message["tenant_id"],
+        "timestamp": message["created_at"],
         "createdAt": message["created_at"],
+        "updatedAt": message.get("edited_at") or message["created_at"],
     }
+
+
+def check_sender(claims: AccessClaims, sender_id: str | None) -> None:
+    """A seed `senderId` must be the caller (by id or username): 403 otherwise."""
+    if sender_id is None or sender_id in (claims.sub, claims.username):
+        return
+    if sender_id.lower() == claims.username.lower():  # usernames are unique ignoring case
+        return
+    raise Forbidden(
+        "senderId must be the caller's own id or username: a message is always sent as the "
+        "holder of the access token",
+        errors=[FieldError(loc="body.senderId", msg="not the caller", type="sender_not_caller")],
+    )
 
 
 class SeedCompat:
@@ -156,8 +244,8 @@ class SeedCompat:
                 "password": body.password,
             },
         )
-        return SeedToken(
-            message="User registered successfully", token=signed_up["tokens"]["access_token"]
+        return SeedToken.of(
+            "User has been registered successfully!", signed_up["tokens"]["access_token"]
         )
 
     async def login(self, body: SeedLogin, tenant: str, client_ip: str) -> SeedToken:
@@ -168,7 +256,7 @@ class SeedCompat:
             client_ip=client_ip,
             json={"tenant": tenant, "login": body.email, "password": body.password},
         )
-        return SeedToken(message="Login successful", token=tokens["access_token"])
+        return SeedToken.of("User has been logged in successfully!", tokens["access_token"])
 
     async def create_conversation(
         self, claims: AccessClaims, identity: str, body: SeedConversationCreate
@@ -181,8 +269,9 @@ class SeedCompat:
                 "/internal/v1/users:by-username",
                 json={"tenant_id": claims.tid, "usernames": body.participants},
             )
-            by_name = {user["username"]: user["id"] for user in found["users"]}
-            unknown = [name for name in body.participants if name not in by_name]
+            # Usernames are unique ignoring case (the seed's own collection capitalises them).
+            by_name = {user["username"].lower(): user["id"] for user in found["users"]}
+            unknown = [name for name in body.participants if name.lower() not in by_name]
             if unknown:
                 raise Unprocessable(
                     "unknown participants",
@@ -195,9 +284,13 @@ class SeedCompat:
                         for name in unknown
                     ],
                 )
-            member_ids = [
-                by_name[name] for name in body.participants if by_name[name] != claims.sub
-            ]
+            member_ids = list(
+                dict.fromkeys(
+                    by_name[name.lower()]
+                    for name in body.participants
+                    if by_name[name.lower()] != claims.sub
+                )
+            )
         conversation = await self._call(
             Service.MESSAGING,
             "POST",
@@ -216,7 +309,10 @@ class SeedCompat:
         )
         return seed_conversation(conversation)
 
-    async def send(self, identity: str, body: SeedMessageCreate) -> dict[str, Any]:
+    async def send(
+        self, claims: AccessClaims, identity: str, body: SeedMessageCreate
+    ) -> dict[str, Any]:
+        check_sender(claims, body.senderId)
         message = await self._call(
             Service.MESSAGING,
             "POST",
@@ -232,7 +328,7 @@ class SeedCompat:
         conversation_id: str,
         page_no: int,
         page_size: int,
-        sort: Literal["asc", "desc"],
+        sort: HistoryOrder,
     ) -> dict[str, Any]:
         """Page `page_no` of the history (a `SeedPage` body). `seq` is gap-free, so a page is a
         seq range and `totalElements` is the newest seq.
@@ -290,7 +386,7 @@ class SeedCompat:
 
     async def search(
         self, identity: str, conversation_id: str, q: str, page_no: int, page_size: int
-    ) -> SeedPage:
+    ) -> SeedSearchPage:
         if page_no * page_size > MAX_SEARCH_DEPTH:
             raise Unprocessable(
                 f"pageNo * pageSize must be at most {MAX_SEARCH_DEPTH}; refine the query",
@@ -312,12 +408,14 @@ class SeedCompat:
             cursor = result.get("next_cursor")
             if cursor is None:
                 break
-        return SeedPage(
+        pages = math.ceil(total / page_size) if total else 0
+        return SeedSearchPage(
             totalElements=total,
             pageNo=page_no,
             pageSize=page_size,
-            totalPages=math.ceil(total / page_size) if total else 0,
+            totalPages=pages,
             data=items,
+            meta=SeedSearchMeta(total=total, page=page_no, limit=page_size, pages=pages),
         )
 
 

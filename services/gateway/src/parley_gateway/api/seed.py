@@ -1,6 +1,6 @@
 """The seed system's `/api` routes (API.md "Seed compatibility"). Thin: admit, translate, answer."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
@@ -15,8 +15,10 @@ from parley_gateway.seed import (
     SeedLogin,
     SeedMessageCreate,
     SeedPage,
+    SeedSearchPage,
     SeedSignup,
     SeedToken,
+    history_order,
 )
 from parley_kit.openapi import problem_responses
 
@@ -28,6 +30,16 @@ BEARER_REQUIRED: dict[str, Any] = {"security": [{"bearer": []}]}
 PathConversationId = Annotated[ConversationId, Path()]
 PageNo = Annotated[int, Query(ge=1, le=100_000)]
 PageSize = Annotated[int, Query(ge=1, le=100)]
+HistorySort = Annotated[
+    str,
+    Query(
+        max_length=64,
+        description="`asc`/`desc` (also `ascending`/`descending`, `1`/`-1`) or a field that "
+        "orders messages as they were sent: `timestamp`, `createdAt`, `_id`, `id`, `seq`, "
+        "descending with a leading `-` (the seed's default is `-timestamp`). Anything else "
+        "is a 422 naming `sort`.",
+    ),
+]
 
 
 def _json(body: Any, status_code: int = status.HTTP_200_OK) -> Response:
@@ -94,14 +106,15 @@ async def get_conversation(
     "/messages",
     status_code=status.HTTP_201_CREATED,
     response_model=dict[str, Any],
-    responses=problem_responses(404),
+    responses=problem_responses(403, 404),
     openapi_extra=BEARER_REQUIRED,
 )
 async def send_message(
     body: SeedMessageCreate, request: Request, edge: EdgeDep, seed: SeedDep
 ) -> Response:
-    _, identity = await _member(edge, request)
-    return _json(await seed.send(identity, body), status.HTTP_201_CREATED)
+    """Send as the caller; a `senderId` naming anyone else is refused with 403."""
+    claims, identity = await _member(edge, request)
+    return _json(await seed.send(claims, identity, body), status.HTTP_201_CREATED)
 
 
 @router.get(
@@ -116,11 +129,12 @@ async def history(
     seed: SeedDep,
     pageNo: PageNo = 1,  # noqa: N803 - the seed's parameter names
     pageSize: PageSize = 10,  # noqa: N803
-    sort: Literal["asc", "desc"] = "desc",
+    sort: HistorySort = "-timestamp",
 ) -> Response:
     """Page-numbered history (newest first by default), computed from `seq` ranges."""
+    order = history_order(sort)
     _, identity = await _member(edge, request)
-    return _json(await seed.history(identity, conversation_id, pageNo, pageSize, sort))
+    return _json(await seed.history(identity, conversation_id, pageNo, pageSize, order))
 
 
 @router.get("/conversations/{conversation_id}/messages/search", openapi_extra=BEARER_REQUIRED)
@@ -132,6 +146,6 @@ async def search(
     q: Annotated[str, Query(min_length=1, max_length=256)],
     pageNo: PageNo = 1,  # noqa: N803
     pageSize: PageSize = 10,  # noqa: N803
-) -> SeedPage:
+) -> SeedSearchPage:
     _, identity = await _member(edge, request)
     return await seed.search(identity, conversation_id, q, pageNo, pageSize)
