@@ -1,6 +1,7 @@
 """What search tests need: a stand-in for messaging's internal routes (a service double, not an
 engine mock), event producers, and identities signed the way the gateway signs them."""
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -143,3 +144,29 @@ class SearchRig:
     @property
     def topic(self) -> str:
         return prefixed(self.settings.topic_prefix, MESSAGES)
+
+
+async def search_page(rig: SearchRig, tenant_id: str, user_id: str, **params: Any) -> Any:
+    """One search as `user_id`; a 200 is required."""
+    response = await rig.client.get(
+        "/v1/search/messages", params=params, headers=identity(tenant_id, user_id)
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def index_all(rig: SearchRig, messages: list[Message], marker_tenant: str) -> None:
+    """Publish `message.created` for each, then wait until the last one is searchable (one
+    partition: everything before it is indexed too)."""
+    for message in messages:
+        await publish(rig.producer, rig.topic, EventType.MESSAGE_CREATED, message)
+    word = f"marker{uuid.uuid4().hex}"
+    marker = make_message(marker_tenant, "marker-conv", word)
+    await publish(rig.producer, rig.topic, EventType.MESSAGE_CREATED, marker)
+    rig.messaging.members[(marker_tenant, "marker-user")] = ["marker-conv"]
+    for _ in range(200):
+        page = await search_page(rig, marker_tenant, "marker-user", q=word)
+        if page["total"]:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the messages were not indexed in time")
