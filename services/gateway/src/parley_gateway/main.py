@@ -16,7 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from faststream.kafka import KafkaBroker
 
-from parley_contracts.topics import CONVERSATIONS, MESSAGES, USERS, prefixed
+from parley_contracts.topics import CONVERSATIONS, MESSAGES, NOTIFICATIONS, USERS, prefixed
 from parley_gateway.api import docs, proxy, seed
 from parley_gateway.authz import AuthzVersions
 from parley_gateway.edge import Edge
@@ -153,6 +153,7 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
             topics=[
                 prefixed(settings.topic_prefix, MESSAGES),
                 prefixed(settings.topic_prefix, CONVERSATIONS),
+                prefixed(settings.topic_prefix, NOTIFICATIONS),
                 prefixed(settings.topic_prefix, USERS),  # deactivations close sockets
             ],
             group_id=f"{settings.topic_prefix}{settings.relay_group_id}",

@@ -8,9 +8,10 @@ takes the partition over may emit a few events again, which clients drop by `eve
 
 Membership changes move sockets between rooms before the event is emitted: the relay looks up
 the affected users' live sockets (any replica) and joins or leaves them through the manager.
-A `user.deactivated` disconnects every socket of that user the same way as rooms are joined (the
-manager passes a disconnect to the replica holding the socket); their tokens are already
-outdated, so a reconnect is refused.
+A notification (`mention.created`, keyed by its recipient) goes to the recipient's own room,
+which every socket of theirs joins when it connects. A `user.deactivated` disconnects every
+socket of that user the same way as rooms are joined (the manager passes a disconnect to the
+replica holding the socket); their tokens are already outdated, so a reconnect is refused.
 """
 
 import asyncio
@@ -152,6 +153,9 @@ class EventRelay:
             await self._emit(envelope, targets)
             await self._leave(tenant, affected, room)
             return
+        elif envelope.type is EventType.MENTION_CREATED:
+            # Keyed by its recipient: every socket of theirs, whatever room it is in.
+            targets = [user_room(tenant, envelope.key)]
         elif envelope.type is EventType.USER_DEACTIVATED:
             user_id = envelope.data.get("id")
             if isinstance(user_id, str):
