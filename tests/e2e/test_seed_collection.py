@@ -290,6 +290,14 @@ async def test_get_messages_by_conversation_id_as_the_collection_sends_it(
 ) -> None:
     """`pageNo=2&pageSize=3&sort=-timestamp` with the collection's JSON body on the GET."""
     await send(world, 7)
+    as_written = await http.request(
+        "GET",
+        f"/api/conversations/{PLACEHOLDER_CONVERSATION}/messages?pageNo=2&pageSize=3&sort=-timestamp",
+        json=new_message(PLACEHOLDER_CONVERSATION),
+        headers=world.headers,
+    )
+    assert as_written.status_code == 422  # not an id (the seed failed it with a cast error)
+    assert field_errors(as_written) == ["path.conversation_id"]
     response = await http.request(
         "GET",
         f"/api/conversations/{world.conversation['_id']}/messages?pageNo=2&pageSize=3&sort=-timestamp",
