@@ -2,9 +2,10 @@
 
 FerretDB pushes a filter down only when it is exactly `{_id: value}`; any other filter or sort
 reads the whole collection. With 20,000 messages stored, a send, a reply, a reaction, the
-newest page, a message, a membership check and creating a conversation must reach the store
-only by `_id` (or touch the outbox and its lease, which stay small), so a slow query cannot
-creep back onto the hot path unnoticed.
+newest page, a message, a membership check, creating a conversation, an edit and its history,
+pinning, the pins and deleting a pinned message must reach the store only by `_id` (or touch
+the outbox and its lease, which stay small), so a slow query cannot creep back onto the hot
+path unnoticed.
 """
 
 from collections.abc import Mapping
@@ -135,6 +136,14 @@ async def test_send_and_newest_page_touch_the_store_only_by_id(
         in_other = await send(api, owner, other, "first in another")
         assert sent.status_code == 201, sent.text
         one = await api.get(f"{path}/{sent.json()['id']}", headers=owner.headers)
+        message = f"{path}/{sent.json()['id']}"
+        edited = await api.patch(message, json={"content": "edited"}, headers=ann.headers)
+        edits = await api.get(f"{message}/edits", headers=owner.headers)
+        pinned = await api.put(f"{message}/pin", headers=owner.headers)
+        pins = await api.get(f"/v1/conversations/{conversation}/pins", headers=ann.headers)
+        unpinned = await api.delete(f"{message}/pin", headers=owner.headers)
+        await api.put(f"{message}/pin", headers=owner.headers)
+        deleted = await api.delete(message, headers=ann.headers)
         hot = list(log.commands)
 
     assert first.json()["seq"] == SEEDED + 1
@@ -144,6 +153,13 @@ async def test_send_and_newest_page_touch_the_store_only_by_id(
     assert reply.json()["seq"] == SEEDED + 3
     assert reacted.json()["reactions"] == {"ok": [ann.id]}
     assert in_other.json()["seq"] == 1
+    assert edited.json()["edit_count"] == 1
+    assert [v["content"] for v in edits.json()["items"]] == ["on the hot path"]
+    assert pinned.json()["pinned_by"] == owner.id
+    assert [m["id"] for m in pins.json()["items"]] == [sent.json()["id"]]
+    assert unpinned.json()["pinned_at"] is None
+    assert deleted.status_code == 204
+    assert {"message_versions", "pin_boards"} <= {coll for _, coll, _ in hot}
     assert any(name == "insert" and coll == "messages" for name, coll, _ in hot)
     assert scans(hot) == []
 
