@@ -7,7 +7,7 @@ import httpx
 from fastapi import FastAPI
 from pymongo import monitoring
 
-from parley_contracts.topics import prefixed
+from parley_contracts.topics import USERS, prefixed
 from parley_kit.app import create_service_app
 from parley_kit.cache import connect_redis
 from parley_kit.health import ReadinessCheck
@@ -26,6 +26,7 @@ from parley_messaging.domain.mentions import MentionResolver
 from parley_messaging.domain.messages import MessageService
 from parley_messaging.domain.notifications import NotificationService
 from parley_messaging.domain.pins import PinService
+from parley_messaging.domain.succession import ActiveUsers, AdminSuccession
 from parley_messaging.domain.timeline import Timeline
 from parley_messaging.events import TOPICS, MessagingEvents
 from parley_messaging.models import (
@@ -37,6 +38,7 @@ from parley_messaging.models import (
 from parley_messaging.projection import ConversationProjection
 from parley_messaging.projection.notifications import NotificationProjection
 from parley_messaging.settings import MessagingSettings
+from parley_messaging.user_events import UserEventsListener
 
 
 def create_app(
@@ -111,6 +113,19 @@ def create_app(
         app.state.conversations = ConversationService(
             membership, directory, events, projection, timeline, locks, notifications
         )
+        succession = AdminSuccession(
+            membership,
+            locks,
+            ActiveUsers(http, settings.auth_url, secret),
+            app.state.conversations.announce_updated,
+        )
+        user_events = UserEventsListener(
+            settings.kafka_bootstrap,
+            prefixed(settings.topic_prefix, USERS),
+            group_id=f"{settings.topic_prefix}{settings.users_consumer_group}",
+            partitions=settings.kafka_partitions,
+            handler=succession.on_user_event,
+        )
         app.state.messages = MessageService(
             membership,
             projection,
@@ -133,9 +148,11 @@ def create_app(
             ForwardedIdentity(secret),
         )
         await relay.start()
+        user_events.start()
         try:
             yield
         finally:
+            await user_events.stop()
             await relay.stop()
             await timeline.close()
             await message_inserts.close()

@@ -20,3 +20,7 @@ class MessagingSettings(ServiceSettings):
     )
     outbox_gap_grace_seconds: float = Field(default=2.0, ge=0)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    users_consumer_group: str = Field(
+        default="parley-messaging-users",
+        description="consumer group of the users-topic listener (admin hand-over on deactivation)",
+    )

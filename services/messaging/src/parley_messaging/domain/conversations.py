@@ -158,6 +158,11 @@ class ConversationService:
             )
         return resource
 
+    async def announce_updated(self, tenant_id: str, conversation_id: str) -> None:
+        """Publish `conversation.updated` after a change made outside a request (an admin
+        handed over when a user was deactivated)."""
+        await self._publish(EventType.CONVERSATION_UPDATED, tenant_id, conversation_id)
+
     async def _publish(
         self,
         type: EventType,

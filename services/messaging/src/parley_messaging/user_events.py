@@ -1,0 +1,69 @@
+"""Messaging's listener on the users topic (`parley.users.v1`), in a consumer group of its own:
+deactivations hand groups over to a new admin (`domain.succession`).
+
+It starts in the background and retries while Kafka is down, so the API serves without it; a
+new group starts at the earliest offset, so a deactivation published before the first start
+is still handled (handling is idempotent, other events are skipped).
+"""
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaMessage
+
+from parley_kit.kafka import ensure_topics
+from parley_kit.logs import get_logger
+
+log = get_logger(__name__)
+
+
+async def _raw(message: KafkaMessage) -> Any:
+    return message.body
+
+
+class UserEventsListener:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        group_id: str,
+        partitions: int,
+        handler: Callable[[bytes], Awaitable[None]],
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._partitions = partitions
+        self._broker = KafkaBroker(bootstrap, client_id="parley-messaging", logger=None)
+        subscriber = self._broker.subscriber(
+            topic, group_id=group_id, auto_offset_reset="earliest", decoder=_raw
+        )
+        subscriber(handler)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await ensure_topics(self._bootstrap, [self._topic], partitions=self._partitions)
+                await self._broker.start()
+                log.info("users topic listener started", topic=self._topic)
+                return
+            except Exception as exc:
+                log.warning("Kafka unavailable; users listener retrying", error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._broker.stop(), 5.0)
