@@ -17,6 +17,8 @@ from parley_contracts.resources import (
     Page,
     ReadMarker,
     SearchPage,
+    Session,
+    SessionList,
     SignedUp,
     TenantCreated,
     Tokens,
@@ -24,6 +26,7 @@ from parley_contracts.resources import (
 )
 
 R = TypeVar("R", bound=BaseModel)
+_UNSET: Any = object()  # an argument not given (None is a value: it clears the field)
 
 
 def _segment(value: str) -> str:
@@ -220,6 +223,39 @@ class ParleyClient:
         response = await self._call("GET", "/.well-known/jwks.json", authenticated=False)
         keys: dict[str, Any] = response.json()
         return keys
+
+    # --- own account, sessions, deactivation ---------------------------------------------------
+
+    async def update_me(
+        self, *, display_name: str | None = _UNSET, email: str | None = _UNSET
+    ) -> User:
+        """Change the caller's display name (None clears it) and/or email (409 if taken)."""
+        body = {
+            name: value
+            for name, value in (("display_name", display_name), ("email", email))
+            if value is not _UNSET
+        }
+        return await self._model(User, "PATCH", "/v1/auth/me", json=body)
+
+    async def change_password(self, current_password: str, new_password: str) -> None:
+        """Every other session of the user ends; this client's tokens keep working."""
+        await self._call(
+            "POST",
+            "/v1/auth/password",
+            json={"current_password": current_password, "new_password": new_password},
+        )
+
+    async def sessions(self) -> list[Session]:
+        return (await self._model(SessionList, "GET", "/v1/auth/sessions")).items
+
+    async def end_session(self, session_id: str) -> None:
+        await self._call("DELETE", f"/v1/auth/sessions/{_segment(session_id)}")
+
+    async def deactivate_user(self, user_id: str) -> User:
+        return await self._model(User, "POST", f"/v1/users/{_segment(user_id)}/deactivate")
+
+    async def reactivate_user(self, user_id: str) -> User:
+        return await self._model(User, "POST", f"/v1/users/{_segment(user_id)}/reactivate")
 
     # --- conversations ----------------------------------------------------------------------
 
