@@ -246,3 +246,32 @@ async def test_a_conversation_holds_at_most_max_pins(suite: Suite) -> None:
     assert room_again.status_code == 200
     assert len(listed["items"]) == MAX_PINS
     assert listed["items"][0]["id"] == ids[-1]
+
+
+async def test_concurrent_pins_and_edits_lose_nothing(suite: Suite) -> None:
+    owner, ann = await make_tenant(suite.auth, "ann")
+    conversation = await make_group(suite.messaging, owner, ann)
+    api, path = suite.messaging, f"/v1/conversations/{conversation}/messages"
+    ids = [(await send(api, ann, conversation, f"m{i}")).json()["id"] for i in range(8)]
+
+    pinned = await asyncio.gather(
+        *(api.put(f"{path}/{message_id}/pin", headers=owner.headers) for message_id in ids),
+        *(api.put(f"{path}/{ids[0]}/pin", headers=owner.headers) for _ in range(4)),
+    )
+    edited = await asyncio.gather(
+        *(
+            api.patch(f"{path}/{ids[1]}", json={"content": f"edit {i}"}, headers=ann.headers)
+            for i in range(4)
+        )
+    )
+    listed = (await api.get(f"/v1/conversations/{conversation}/pins", headers=ann.headers)).json()
+    versions = (await api.get(f"{path}/{ids[1]}/edits", headers=ann.headers)).json()["items"]
+    events = await pin_events(suite.settings, conversation, len(ids))
+
+    assert [r.status_code for r in pinned] == [200] * (len(ids) + 4)
+    assert sorted(m["id"] for m in listed["items"]) == sorted(ids)
+    assert [r.status_code for r in edited] == [200] * 4
+    assert max(r.json()["edit_count"] for r in edited) == 4
+    assert [v["version"] for v in versions] == [1, 2, 3, 4]
+    assert versions[0]["content"] == "m1"
+    assert sorted(e.data["id"] for e in events) == sorted(ids)  # one event per message
