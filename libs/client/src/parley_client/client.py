@@ -14,6 +14,7 @@ from parley_contracts.resources import (
     Conversation,
     Message,
     MessageVersion,
+    Notification,
     Page,
     ReadMarker,
     SearchPage,
@@ -22,6 +23,7 @@ from parley_contracts.resources import (
     SignedUp,
     TenantCreated,
     Tokens,
+    UnreadNotifications,
     User,
 )
 
@@ -425,6 +427,38 @@ class ParleyClient:
         """The pinned messages of a conversation, most recently pinned first."""
         response = await self._call("GET", f"/v1/conversations/{_segment(conversation_id)}/pins")
         return [Message.model_validate(item) for item in response.json()["items"]]
+
+    # --- mentions and notifications ---------------------------------------------------------
+
+    async def notifications(
+        self, *, cursor: str | None = None, limit: int | None = None, unread: bool = False
+    ) -> Page[Notification]:
+        """The caller's mentions and replies to their messages, newest first."""
+        return await self._model(
+            Page[Notification],
+            "GET",
+            "/v1/me/notifications",
+            params={"cursor": cursor, "limit": limit, "unread": "true" if unread else None},
+        )
+
+    async def mark_notifications_read(
+        self, ids: Sequence[str] | None = None, *, everything: bool = False
+    ) -> int:
+        """Mark these notifications (or, with `everything`, all) read; the unread count after."""
+        body: dict[str, Any] = {"all": True} if everything else {"ids": list(ids or [])}
+        read = await self._model(
+            UnreadNotifications, "POST", "/v1/me/notifications/read", json=body
+        )
+        return read.unread_count
+
+    async def set_notification_level(self, conversation_id: str, level: str) -> Conversation:
+        """`all`, `mentions` or `none`: the caller's notifications from one conversation."""
+        return await self._model(
+            Conversation,
+            "PUT",
+            f"/v1/conversations/{_segment(conversation_id)}/notifications",
+            json={"level": level},
+        )
 
     # --- search -----------------------------------------------------------------------------
 

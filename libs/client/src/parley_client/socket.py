@@ -23,6 +23,7 @@ EVENT_TYPES = (
     "conversation.updated",
     "member.added",
     "member.removed",
+    "mention.created",  # data: a notification, on every socket of its recipient
     "typing",
     "presence",
     # The socket's own notices: its token expires soon (answer with `reauthenticate`), it
