@@ -28,10 +28,6 @@ from parley_auth.repository import SessionRepository, UserRepository
 from parley_kit.locks import RedisLock
 from parley_kit.problems import Unauthorized
 
-# An index this long is pruned of ended sessions when a session starts; beyond `max_sessions`
-# live ones, the oldest are ended.
-PRUNE_AT = 32
-
 
 def public_session_id(session_id: str) -> str:
     """The id clients see of a session (in `GET /v1/auth/sessions` and the `sid` claim)."""
@@ -48,6 +44,8 @@ class ClientInfo:
 
 class UserSessions:
     def __init__(self, locks: RedisLock, *, max_sessions: int) -> None:
+        """`max_sessions`: an index longer than this is pruned of ended sessions when a session
+        starts, and the oldest live ones beyond it are ended."""
         self._locks = locks
         self._max = max_sessions
 
@@ -77,7 +75,7 @@ class UserSessions:
                 raise Unauthorized("the account changed while signing in; sign in again")
             index = await sessions.index(user_id)
             index.session_ids.append(session_id)
-            if len(index.session_ids) > PRUNE_AT:
+            if len(index.session_ids) > self._max:
                 await self._prune(sessions, index)
             await sessions.write_index(index)
         return session_id

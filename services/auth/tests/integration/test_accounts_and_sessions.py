@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from auth_factories import bearer, login_body, signup_body, tenant_body
+from auth_factories import bearer, login_body, running_auth, signup_body, tenant_body
 from redis.asyncio import Redis
 
 from parley_auth.authz import authz_key
@@ -238,3 +238,18 @@ async def test_a_login_racing_a_deactivation_leaves_no_live_session(
     issued = [r.json() for r in results if r.status_code == 200 and "refresh_token" in r.json()]
     for tokens in issued:
         assert (await refresh(auth, tokens)).status_code == 401
+
+
+async def test_a_login_beyond_the_sessions_per_user_ends_the_oldest(
+    auth_settings: AuthSettings,
+) -> None:
+    settings = auth_settings.model_copy(update={"sessions_per_user": 2})
+    async with running_auth(settings) as auth:
+        _, member = await tenant_with_member(auth, "capped")
+        second = (await login(auth, "capped", "mia")).json()
+        third = (await login(auth, "capped", "mia")).json()
+        listed = await auth.get("/v1/auth/sessions", headers=bearer(third["access_token"]))
+
+        assert (await refresh(auth, member["tokens"])).status_code == 401, "the oldest ended"
+        assert {s["id"] for s in listed.json()["items"]} == {sid(second), sid(third)}
+        assert (await refresh(auth, second)).status_code == 200
