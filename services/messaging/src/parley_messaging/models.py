@@ -226,6 +226,12 @@ def notification_id(tenant_id: str, user_id: str, public_id: str) -> str:
     return f"{tenant_id}:{user_id}:{public_id}"
 
 
+def feed_marker_id(tenant_id: str, user_id: str) -> str:
+    """A document stored with a user's first notification: a user without one has an empty
+    feed, known without scanning for their notifications."""
+    return f"{tenant_id}:{user_id}:feed"
+
+
 def public_notification_id(message: str, kind: NotificationKind) -> str:
     """The id a user sees (`<message>:mention`): their own feed is the namespace."""
     return f"{message}:{kind.value}"

@@ -10,7 +10,12 @@ from typing import Any
 from parley_contracts.resources import Conversation, Member, Message
 from parley_messaging.models import MessageRecord
 
-SINCE_V1_1: dict[str, Any] = {"edit_count": 0, "pinned_at": None, "pinned_by": None}
+SINCE_V1_1: dict[str, Any] = {
+    "edit_count": 0,
+    "pinned_at": None,
+    "pinned_by": None,
+    "mentions": [],
+}
 
 
 def base_message(record: MessageRecord) -> dict[str, Any]:

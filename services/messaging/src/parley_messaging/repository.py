@@ -24,6 +24,7 @@ from parley_messaging.models import (
     PinBoardRecord,
     ReactionRecord,
     ReadMarkerRecord,
+    feed_marker_id,
     member_id,
     message_id,
     version_id,
@@ -210,8 +211,9 @@ class PinBoardRepository:
 
 class NotificationRepository:
     """Notification documents (`<tenant>:<user>:<message>:<kind>`): inserted (batched with
-    concurrent sends), marked read and deleted by `_id`. `newest_of_user` scans: it rebuilds a
-    user's feed in Redis after Redis lost it, never on a request that found the feed loaded."""
+    concurrent sends), marked read and deleted by `_id`. `newest_of_user` scans: it rebuilds the
+    Redis feed of a user who has notifications (`has_feed`) after Redis lost it, never on a
+    request that found the feed loaded."""
 
     def __init__(self, tenant_id: str, inserts: GroupCommit | None = None) -> None:
         self.scope = TenantScope(tenant_id)
@@ -219,10 +221,20 @@ class NotificationRepository:
 
     async def insert(self, notification: NotificationRecord) -> bool:
         """False if it is stored already (a retried write)."""
+        return await self._insert(notification.model_dump(by_alias=True))
+
+    async def mark_feed(self, user_id: str) -> bool:
+        """Record that the user has notifications (see `feed_marker_id`); False if they had."""
+        marker = {"_id": feed_marker_id(self.scope.tenant_id, user_id)}
+        return await self._insert(marker | {"tenant_id": self.scope.tenant_id, "feed_of": user_id})
+
+    async def has_feed(self, user_id: str) -> bool:
+        marker = feed_marker_id(self.scope.tenant_id, user_id)
+        return await self.scope.collection(NotificationRecord).by_id(marker) is not None
+
+    async def _insert(self, document: dict[str, Any]) -> bool:
         try:
-            await self.scope.collection(NotificationRecord).insert(
-                notification.model_dump(by_alias=True), via=self._inserts
-            )
+            await self.scope.collection(NotificationRecord).insert(document, via=self._inserts)
         except DuplicateKeyError:
             return False
         return True

@@ -92,7 +92,9 @@ async def test_feed_pages_newest_first_and_marks_read(suite: Suite) -> None:
     api = suite.messaging
     owner, ann = await make_tenant(suite.auth, "ann")
     conversation = await make_group(api, owner, ann)
-    ids = [(await send(api, owner, conversation, f"@ann number {i}")).json()["id"] for i in range(5)]
+    ids = [
+        (await send(api, owner, conversation, f"@ann number {i}")).json()["id"] for i in range(5)
+    ]
 
     seen: list[dict[str, Any]] = []
     cursor = None
@@ -126,7 +128,9 @@ async def test_feed_pages_newest_first_and_marks_read(suite: Suite) -> None:
     await forget_user_feed(suite, ann)
     assert [n["read"] for n in (await feed(api, ann))["items"]] == [True, True, False, False, False]
 
-    everything = await api.post("/v1/me/notifications/read", json={"all": True}, headers=ann.headers)
+    everything = await api.post(
+        "/v1/me/notifications/read", json={"all": True}, headers=ann.headers
+    )
     assert everything.json() == {"unread_count": 0}
     assert (await feed(api, ann, unread="true"))["items"] == []
     # The feed's read state is the feed's; the conversation's count follows its read marker.

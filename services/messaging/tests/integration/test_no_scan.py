@@ -177,3 +177,51 @@ def test_the_scan_detector_flags_filtered_and_sorted_queries() -> None:
         ]
     )
     assert len(flagged) == 4
+
+
+async def test_mentions_feed_and_levels_touch_the_store_only_by_id(
+    stack_urls: StackUrls, isolation: Isolation, auth_url: str
+) -> None:
+    log = CommandLog()
+    settings = messaging_settings(stack_urls, isolation, auth_url)
+    app = create_app(settings, mongo_listeners=[log])
+    async with (
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://m") as api,
+        httpx.AsyncClient(base_url=auth_url) as auth,
+    ):
+        owner, ann, bob = await make_tenant(auth, "ann", "bob")
+        conversation = await make_group(api, owner, ann, bob)
+        path = f"/v1/conversations/{conversation}/messages"
+        topic = await send(api, ann, conversation, "a topic")
+        await send(api, owner, conversation, "@ann warming the username cache")
+
+        log.commands.clear()
+        # A user who was never notified reads an empty feed without a scan (one `_id` lookup).
+        empty = await api.get("/v1/me/notifications", headers=bob.headers)
+        mention = await send(api, owner, conversation, "@ann @bob look")
+        reply = await send(api, owner, conversation, "a reply", parent_id=topic.json()["id"])
+        feed = await api.get("/v1/me/notifications", headers=ann.headers)
+        viewed = await api.get(f"/v1/conversations/{conversation}", headers=ann.headers)
+        read = await api.post("/v1/me/notifications/read", json={"all": True}, headers=ann.headers)
+        level = await api.put(
+            f"/v1/conversations/{conversation}/notifications",
+            json={"level": "mentions"},
+            headers=bob.headers,
+        )
+        edited = await api.patch(
+            f"{path}/{mention.json()['id']}", json={"content": "@bob look"}, headers=owner.headers
+        )
+        deleted = await api.delete(f"{path}/{reply.json()['id']}", headers=owner.headers)
+        hot = list(log.commands)
+
+    assert empty.json()["items"] == []
+    assert mention.json()["mentions"] == sorted([ann.id, bob.id])
+    assert [n["kind"] for n in feed.json()["items"]] == ["reply", "mention", "mention"]
+    assert viewed.json()["unread_mention_count"] == 2
+    assert read.json() == {"unread_count": 0}
+    assert level.json()["notification_level"] == "mentions"
+    assert edited.json()["mentions"] == [bob.id]
+    assert deleted.status_code == 204
+    assert any(name == "insert" and coll == "notifications" for name, coll, _ in hot)
+    assert scans(hot) == []

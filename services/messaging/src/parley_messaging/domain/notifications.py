@@ -9,6 +9,11 @@ reacting to the event finds it in its feed). A message that mentions nobody and 
 nothing pays nothing. Mentions count as unread in their conversation whatever the level;
 `none` only stops notifications.
 
+A user's feed lives in Redis (`projection/notifications.py`). It is created empty with their
+first notification (a feed marker document, inserted in the same batch, says they have one);
+after Redis lost it, it is rebuilt from the documents: by one `_id` lookup for a user without
+a marker, by a scan of the notifications collection for one with (see `_load_feed`).
+
 Levels: `all` (mentions and replies to one's messages notify), `mentions` (only mentions),
 `none` (nothing). The level is a field of the member document, so the send path reads it with
 the members it already has in Redis.
@@ -212,11 +217,21 @@ class NotificationService:
             for user_id, kind in recipients
         ]
         repo = NotificationRepository(tenant_id, self._inserts)
-        await asyncio.gather(*(repo.insert(note) for note in notes))
-        for note in notes:
+        feeds = [self._projection.feed_keys(tenant_id, note.user_id) for note in notes]
+        generations = [await self._projection.feed_generation(keys) for keys in feeds]
+        # One group-committed batch: the notifications and their recipients' feed markers.
+        written = await asyncio.gather(
+            *(repo.mark_feed(note.user_id) for note in notes),
+            *(repo.insert(note) for note in notes),
+        )
+        for note, keys, generation, first in zip(
+            notes, feeds, generations, written[: len(notes)], strict=True
+        ):
+            if first:  # their first notification ever: the feed is known without a scan
+                await self._projection.load(keys, generation, [])
             resource = _resource(note)
             await self._projection.add(
-                self._projection.feed_keys(tenant_id, note.user_id),
+                keys,
                 resource.id,
                 _ms(note.created_at),
                 resource.model_dump(mode="json", exclude={"read"}),
@@ -296,14 +311,16 @@ class NotificationService:
         raise ServiceUnavailable("the notifications are changing too fast to load; retry")
 
     async def _load_feed(self, keys: FeedKeys) -> None:
-        """Rebuild a user's feed from the store (after Redis lost it, or on first use). This
-        query scans the notifications collection (FerretDB serves only `_id` lookups from an
-        index); it runs once per user until Redis loses the feed again, and loads the newest
-        `FEED_KEEP`."""
+        """Rebuild a user's feed from the store (after Redis lost it, or on first use). A user
+        who never had a notification has no feed marker: their feed is empty, known by one `_id`
+        lookup. For the others the query scans the notifications collection (FerretDB serves
+        only `_id` lookups from an index): once per user until Redis loses the feed again,
+        loading the newest `FEED_KEEP`."""
         generation = await self._projection.feed_generation(keys)
-        records = await NotificationRepository(keys.tenant_id).newest_of_user(
-            keys.user_id, FEED_KEEP
-        )
+        repo = NotificationRepository(keys.tenant_id)
+        records = []
+        if await repo.has_feed(keys.user_id):
+            records = await repo.newest_of_user(keys.user_id, FEED_KEEP)
         entries = []
         for record in records:
             resource = _resource(record)
