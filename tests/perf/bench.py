@@ -61,6 +61,7 @@ R = TypeVar("R")
 CEILING_ENGINES = ("document_insert", "redis_get", "kafka_produce", "search_bulk")
 FANOUT_SENDS_PER_USER = 20.0  # per second: well under the gateway's 50/s per user
 PROBE_INTERVAL = 0.25  # seconds between drain probes (each also a CPU window of the store)
+VISIBILITY_PROBE_INTERVAL = 0.5  # seconds between search-visibility probes under send load
 STORE_CPU_PATIENCE = 20.0  # seconds the store's CPU may take to settle after the probes did
 
 
@@ -314,21 +315,11 @@ class Bench:
                 except (ParleyError, httpx.HTTPError) as exc:
                     errors[error_label(exc)] += 1
                     continue
-                answered = time.perf_counter()
-                found = False
-                while time.perf_counter() - answered < self.options.visibility_timeout:
-                    try:
-                        page = await client.search(word, conversation_id=self.people.visibility)
-                    except (ParleyError, httpx.HTTPError) as exc:
-                        errors[f"search {error_label(exc)}"] += 1
-                        await asyncio.sleep(0.2)
-                        continue
-                    if any(hit.message.id == sent.id for hit in page.items):
-                        latencies.append(time.perf_counter() - answered)
-                        found = True
-                        break
-                    await asyncio.sleep(0.05)
-                not_visible += not found
+                seconds = await self.searchable_after(client, word, sent.id, errors)
+                if seconds is None:
+                    not_visible += 1
+                else:
+                    latencies.append(seconds)
         window.stop()
         if not_visible:
             errors["not visible in time"] = not_visible
@@ -344,6 +335,65 @@ class Bench:
                 "cpu": window.report(),
             },
         )
+
+    async def searchable_after(
+        self, client: ParleyClient, word: str, message_id: str, errors: Counter[str]
+    ) -> float | None:
+        """Seconds from now (just after the send's 201) until a search for `word` finds the
+        message, searching every 50 ms; None when it is not found within the timeout."""
+        answered = time.perf_counter()
+        while time.perf_counter() - answered < self.options.visibility_timeout:
+            try:
+                page = await client.search(word, conversation_id=self.people.visibility)
+            except (ParleyError, httpx.HTTPError) as exc:
+                errors[f"search {error_label(exc)}"] += 1
+                await asyncio.sleep(0.2)
+                continue
+            if any(hit.message.id == message_id for hit in page.items):
+                return time.perf_counter() - answered
+            await asyncio.sleep(0.05)
+        return None
+
+    async def visibility_under_load(self, start_at: float, duration: float) -> Figures:
+        """Search visibility while a send scenario runs (issue 16: p95 <= 1 s under the send
+        load): from the coordinator, the owner sends a message with a unique word into its
+        own conversation every `VISIBILITY_PROBE_INTERVAL` s of the scenario's window and
+        times its 201 to the first search that finds it. One probe at a time, so the probes
+        add about two sends a second and twenty searches a second to the measured load."""
+        latencies: list[float] = []
+        errors: Counter[str] = Counter()
+        not_visible = probes = 0
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        async with self.people.client(timeout=self.options.request_timeout) as client:
+            while time.time() < start_at + duration:
+                began = time.monotonic()
+                word = f"vis{uuid.uuid4().hex[:12]}"
+                try:
+                    sent = await client.send_message(
+                        self.people.visibility, f"search visibility under load {word}"
+                    )
+                except (ParleyError, httpx.HTTPError) as exc:
+                    errors[error_label(exc)] += 1
+                else:
+                    probes += 1
+                    seconds = await self.searchable_after(client, word, sent.id, errors)
+                    if seconds is None:
+                        not_visible += 1
+                    else:
+                        latencies.append(seconds)
+                await asyncio.sleep(
+                    max(0.0, VISIBILITY_PROBE_INTERVAL - (time.monotonic() - began))
+                )
+        if not_visible:
+            errors["not visible in time"] = not_visible
+        return {
+            "kind": "visibility",
+            "probes": probes,
+            "latency": latency_summary(latencies),
+            "not_visible": not_visible,
+            "timeout_seconds": self.options.visibility_timeout,
+            "errors": dict(errors),
+        }
 
     # --- closed-loop throughput: sends and history -------------------------------------------
 
@@ -367,6 +417,7 @@ class Bench:
         duration: float,
         timeout: float,
         tag: str,
+        on_start: Callable[[float, float], None] | None = None,
     ) -> tuple[list[ClosedLoopResult], CpuWindow, float]:
         workers = min(self.options.workers, len(plans))
         start_at = time.time() + self.options.start_delay
@@ -392,6 +443,8 @@ class Bench:
             window.stop()
 
         watcher = asyncio.create_task(measure_window())
+        if on_start is not None:
+            on_start(start_at, duration)
         results = await self.across_workers(run_closed_loop, jobs)
         await watcher
         return results, window, start_at
@@ -409,12 +462,18 @@ class Bench:
     ) -> None:
         settled = await self.settle()
         await self.people.refresh_tokens()
+        probes: list[asyncio.Task[Figures]] = []
+
+        def probe_visibility(start_at: float, duration: float) -> None:
+            probes.append(asyncio.create_task(self.visibility_under_load(start_at, duration)))
+
         results, window, _ = await self.closed_loop(
             operation,
             plans,
             duration=self.options.duration,
             timeout=self.options.request_timeout,
             tag=f"{name} {self.run_id}",
+            on_start=probe_visibility if kind == "send" else None,
         )
         latencies = [v for r in results for v in r.latencies]
         figures: Figures = {
@@ -436,6 +495,8 @@ class Bench:
                 sum(r.items for r in results) / max(1, len(latencies)), 1
             )
         self.record(name, figures)
+        for probe in probes:
+            self.record(f"search_visibility_{name}", await probe | {"during": name})
 
     async def run_sends(self) -> None:
         spread = self.people.spread

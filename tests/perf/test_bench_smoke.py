@@ -72,6 +72,11 @@ async def test_every_scenario_reports_every_figure_and_no_errors(
         assert_latency(figures["latency"], name)
         assert figures["errors"] == {}, name
         assert figures["cpu"]["loadgen_cores"] is not None, name
+    for name in ("send_spread_c2", "send_one_c2"):
+        beside = scenarios[f"search_visibility_{name}"]
+        assert beside["probes"] >= 1, name
+        assert beside["not_visible"] == 0, name
+        assert_latency(beside["latency"], f"search visibility during {name}")
     assert scenarios["history_v1_c2"]["mean_page_items"] > 0
     assert scenarios["history_api_c2"]["mean_page_items"] > 0
 
