@@ -473,6 +473,11 @@ class ParleyClient:
         cursor: str | None = None,
         limit: int | None = None,
     ) -> SearchPage:
+        """Search the caller's conversations. `q` takes words, `"phrases"`, `-exclusions` and
+        operators (`from:`, `in:`, `mentions:`, `before:`/`after:`/`during:`, `has:link`,
+        `has:reaction`, `is:thread`). The page has `total` with `total_relation` (`gte`
+        beyond 10,000), `corrected` (typo-tolerant hits shown), `did_you_mean`, and per hit
+        `highlights` and `parent` (a thread reply's parent id and excerpt)."""
         return await self._model(
             SearchPage,
             "GET",
