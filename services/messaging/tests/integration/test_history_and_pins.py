@@ -2,6 +2,7 @@
 they publish, and their state in history pages, the cached page and after Redis lost it."""
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -275,3 +276,39 @@ async def test_concurrent_pins_and_edits_lose_nothing(suite: Suite) -> None:
     assert [v["version"] for v in versions] == [1, 2, 3, 4]
     assert versions[0]["content"] == "m1"
     assert sorted(e.data["id"] for e in events) == sorted(ids)  # one event per message
+
+
+async def test_edits_embedded_before_the_history_documents_come_first(suite: Suite) -> None:
+    owner, ann = await make_tenant(suite.auth, "ann")
+    conversation = await make_group(suite.messaging, owner, ann)
+    api, path = suite.messaging, f"/v1/conversations/{conversation}/messages"
+    sent = (await send(api, owner, conversation, "third text")).json()
+    client: AsyncMongoClient[Any] = AsyncMongoClient(suite.settings.mongo_url)
+    try:  # as an edit stored it before edit history documents existed
+        await client[suite.settings.mongo_db]["messages"].update_one(
+            {"_id": sent["id"]},
+            {
+                "$set": {
+                    "edits": [
+                        {"content": "first text", "version": 1, "replaced_at": datetime.now(UTC)},
+                        {"content": "second text", "version": 2, "replaced_at": datetime.now(UTC)},
+                    ]
+                }
+            },
+        )
+    finally:
+        await client.close()
+
+    before = await api.get(f"{path}/{sent['id']}", headers=ann.headers)
+    edited = await api.patch(
+        f"{path}/{sent['id']}", json={"content": "fourth text"}, headers=owner.headers
+    )
+    versions = (await api.get(f"{path}/{sent['id']}/edits", headers=ann.headers)).json()["items"]
+
+    assert before.json()["edit_count"] == 2
+    assert edited.json()["edit_count"] == 3
+    assert [(v["version"], v["content"]) for v in versions] == [
+        (1, "first text"),
+        (2, "second text"),
+        (3, "third text"),
+    ]
