@@ -39,7 +39,7 @@ async def test_pins_through_the_gateway_with_socket_events(gateway: str) -> None
     eve = await member_of(gateway, ada, "eve")
     try:
         group = await ada.client.create_conversation("group", [bob.user_id], title="pins")
-        async with bob.client.socket() as bob_socket:
+        async with bob.client.socket() as bob_socket, eve.client.socket() as eve_socket:
             first = await ada.client.send_message(group.id, "the agenda")
             second = await bob.client.send_message(group.id, "the minutes")
             with pytest.raises(Forbidden):
@@ -60,6 +60,9 @@ async def test_pins_through_the_gateway_with_socket_events(gateway: str) -> None
             # event before it is too (a repeated pin would have sent one more).
             unpin_seen = await bob_socket.wait_for(lambda e: e.type == "message.unpinned")
             pin_events = bob_socket.of_type("message.pinned")
+            # One emit reaches every socket of the room at once: had eve been in it, she would
+            # hold the events bob has by now.
+            outsider_events = [e for e in eve_socket.events if e.type.startswith("message.")]
             await bob.client.delete_message(group.id, second.id)
             await bob_socket.wait_for(lambda e: e.type == "message.deleted")
             after_delete = await bob.client.pins(group.id)
@@ -81,3 +84,4 @@ async def test_pins_through_the_gateway_with_socket_events(gateway: str) -> None
     assert unpin_seen.message().id == first.id
     assert unpin_seen.message().pinned_at is None
     assert after_delete == []
+    assert outsider_events == []
