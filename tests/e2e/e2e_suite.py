@@ -71,6 +71,7 @@ class ProcessSuite:
                 "INDEX_PREFIX": self.names.index_prefix,
                 "CONSUMER_GROUP": f"{self.names.name}-search",
                 "MESSAGING_URL": self.url("messaging"),
+                "AUTH_URL": self.url("auth"),
                 "MEMBERSHIP_CACHE_SECONDS": "0",
                 "FLUSH_INTERVAL_MS": "50",
             }

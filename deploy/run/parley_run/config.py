@@ -88,6 +88,7 @@ class SuiteConfig:
             "PARLEY_AUTH_PUBLIC_URL": auth.url,
             "PARLEY_MESSAGING_AUTH_URL": auth.url,
             "PARLEY_SEARCH_MESSAGING_URL": messaging.url,
+            "PARLEY_SEARCH_AUTH_URL": auth.url,
             "PARLEY_GATEWAY_AUTH_URL": auth.url,
             "PARLEY_GATEWAY_MESSAGING_URL": messaging.url,
             "PARLEY_GATEWAY_SEARCH_URL": search.url,
