@@ -1,5 +1,6 @@
 """The JWKS verifier accepts only asymmetric tokens of our issuer and audience."""
 
+import asyncio
 import base64
 import json
 import time
@@ -148,18 +149,74 @@ async def test_keys_are_cached_between_verifications() -> None:
     assert server.fetches == 1
 
 
-async def test_a_rotated_key_is_picked_up_on_unknown_kid() -> None:
+async def test_a_key_published_right_after_a_fetch_is_accepted_at_once() -> None:
     old, new = make_key(), make_key()
     server = JwksServer([jwk_of(old, "k1")])
     verifier = make_verifier(server)
     await verifier.verify(sign(old, "k1"))
-    server.keys = [jwk_of(old, "k1"), jwk_of(new, "k2")]
-    verifier._fetched_at -= 60  # past the refetch guard, as if a minute had gone by
+    server.keys = [jwk_of(old, "k1"), jwk_of(new, "k2")]  # promoted a moment later
 
     claims = await verifier.verify(sign(new, "k2"))
 
     assert claims.user_id == "u1"
     assert server.fetches == 2
+
+
+async def test_tokens_of_an_unknown_key_arriving_together_share_one_fetch() -> None:
+    old, new = make_key(), make_key()
+    server = JwksServer([jwk_of(old, "k1")])
+    verifier = make_verifier(server)
+    await verifier.verify(sign(old, "k1"))
+    server.keys = [jwk_of(old, "k1"), jwk_of(new, "k2")]
+
+    results = await asyncio.gather(*(verifier.verify(sign(new, "k2")) for _ in range(20)))
+
+    assert len(results) == 20
+    assert server.fetches == 2
+
+
+async def test_a_made_up_key_id_is_refused_after_a_fetch() -> None:
+    key, attacker = make_key(), make_key()
+    server = JwksServer([jwk_of(key, "k1")])
+    verifier = make_verifier(server)
+    await verifier.verify(sign(key, "k1"))
+
+    with pytest.raises(InvalidToken, match="unknown signing key"):
+        await verifier.verify(sign(attacker, "made-up"))
+    assert server.fetches == 2
+
+
+async def test_a_retiring_key_verifies_until_its_expiry_and_nothing_after() -> None:
+    retiring, expired = make_key(), make_key()
+    now = int(time.time())
+    server = JwksServer(
+        [jwk_of(retiring, "k1") | {"exp": now + 600}, jwk_of(expired, "k0") | {"exp": now - 1}]
+    )
+    verifier = make_verifier(server)
+
+    await verifier.verify(sign(retiring, "k1"))
+    with pytest.raises(InvalidToken, match="retired"):
+        await verifier.verify(sign(expired, "k0"))
+    assert server.fetches == 1  # the expiry decides; no refetch can revive a retiring key
+
+
+async def test_a_stale_cache_answers_with_the_known_key_while_auth_is_down() -> None:
+    key = make_key()
+    server = JwksServer([jwk_of(key, "k1")])
+    http = httpx.AsyncClient(transport=httpx.MockTransport(server.handler))
+    verifier = JwksVerifier(
+        "http://auth/.well-known/jwks.json",
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        http=http,
+        cache_seconds=0.0,
+    )
+    await verifier.verify(sign(key, "k1"))
+    server.down = True
+
+    claims = await verifier.verify(sign(key, "k1"))
+
+    assert claims.user_id == "u1"
 
 
 async def test_jwks_unreachable_without_cache_is_reported_as_unavailable() -> None:

@@ -1,14 +1,21 @@
 """Access-token verification against auth's JWKS, cached; only asymmetric algorithms.
 
-Keys are fetched once and cached for `cache_seconds`; an unknown `kid` triggers one refetch
-(rate-limited) so a rotated key is picked up without a restart. `alg: none` and every HMAC
-algorithm are refused before any key is looked at, so a token "signed" with the public key
-as an HMAC secret can never pass.
+Keys are fetched once and cached for `cache_seconds`. A token whose `kid` is not cached waits
+for a fetch that starts after it arrived: requests arriving together share one fetch, and
+fetches are at least `min_refetch_seconds` apart (a flood of made-up key ids costs auth one
+fetch per interval and each such request at most that long), but a key published since the last
+fetch is never refused for having come too soon after it: a token signed by a just-promoted key
+is accepted by every verifier at once. A key published with `exp` (a retiring key, see
+parley_auth.keys) verifies nothing past that time, without waiting for a refetch.
+
+`alg: none` and every HMAC algorithm are refused before any key is looked at, so a token
+"signed" with the public key as an HMAC secret can never pass.
 """
 
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
@@ -20,7 +27,6 @@ from parley_contracts.claims import AccessClaims
 from parley_kit.logs import get_logger
 
 ALLOWED_ALGORITHMS: Final = ("RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA", "PS256")
-_MIN_REFETCH_SECONDS: Final = 10.0
 
 log = get_logger(__name__)
 
@@ -33,6 +39,19 @@ class KeysUnavailable(Exception):
     """The JWKS could not be fetched and no cached key can decide."""
 
 
+@dataclass(frozen=True)
+class _PublishedKey:
+    key: PyJWK
+    expires_at: float | None  # unix time past which it verifies nothing (a retiring key)
+
+
+def _expiry(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return 0.0  # an unreadable expiry counts as expired: refusing is the safe reading
+
+
 class JwksVerifier:
     def __init__(
         self,
@@ -43,6 +62,7 @@ class JwksVerifier:
         http: httpx.AsyncClient,
         cache_seconds: float = 300.0,
         leeway_seconds: float = 5.0,
+        min_refetch_seconds: float = 1.0,
     ) -> None:
         self._url = jwks_url
         self._issuer = issuer
@@ -50,13 +70,17 @@ class JwksVerifier:
         self._http = http
         self._cache_seconds = cache_seconds
         self._leeway = leeway_seconds
-        self._keys: dict[str, PyJWK] = {}
-        self._fetched_at = 0.0
+        self._min_refetch = min_refetch_seconds
+        self._keys: dict[str, _PublishedKey] = {}
+        self._fetched_at = float("-inf")  # monotonic: when the cached keys were fetched
+        self._attempted_at = float("-inf")  # monotonic: when the last fetch started
+        self._attempt_failure: str | None = None
         self._lock = asyncio.Lock()
+        self._refreshing: asyncio.Task[None] | None = None  # held: a task nobody holds may vanish
 
     def load_jwks(self, jwks: dict[str, Any]) -> None:
         """Use these keys (e.g. from a file or a test) instead of fetching."""
-        keys: dict[str, PyJWK] = {}
+        keys: dict[str, _PublishedKey] = {}
         for entry in jwks.get("keys", []):
             try:
                 key = PyJWK.from_dict(entry)
@@ -65,7 +89,7 @@ class JwksVerifier:
                 continue
             if key.algorithm_name not in ALLOWED_ALGORITHMS:
                 continue
-            keys[str(entry.get("kid", ""))] = key
+            keys[str(entry.get("kid", ""))] = _PublishedKey(key, _expiry(entry.get("exp")))
         self._keys = keys
         self._fetched_at = time.monotonic()
 
@@ -77,26 +101,47 @@ class JwksVerifier:
         except (httpx.HTTPError, ValueError) as exc:
             raise KeysUnavailable(f"cannot fetch JWKS from {self._url}: {exc}") from exc
 
-    async def _key_for(self, kid: str) -> PyJWK:
-        now = time.monotonic()
-        stale = now - self._fetched_at > self._cache_seconds
-        if kid in self._keys and not stale:
-            return self._keys[kid]
+    async def _fetch_since(self, moment: float) -> None:
+        """Make sure a fetch that started at or after `moment` has run: the one that did, or a
+        new one, at most one at a time and `min_refetch_seconds` after the previous start."""
         async with self._lock:
-            now = time.monotonic()
-            stale = now - self._fetched_at > self._cache_seconds
-            missing = kid not in self._keys
-            may_refetch = now - self._fetched_at > _MIN_REFETCH_SECONDS or not self._keys
-            if stale or (missing and may_refetch):
+            recent = time.monotonic() - self._attempted_at < self._min_refetch
+            if self._attempted_at < moment and not (recent and self._attempt_failure):
+                wait = self._attempted_at + self._min_refetch - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self._attempted_at = time.monotonic()
+                self._attempt_failure = None
                 try:
                     await self.refresh()
-                except KeysUnavailable:
-                    if kid not in self._keys:
-                        raise
-                    log.warning("JWKS refresh failed; using cached keys")
+                except KeysUnavailable as exc:
+                    self._attempt_failure = str(exc)
+            if self._attempt_failure is not None:
+                raise KeysUnavailable(self._attempt_failure)
+
+    async def _refresh_in_background(self, moment: float) -> None:
+        try:
+            await self._fetch_since(moment)
+        except KeysUnavailable as exc:
+            log.warning("JWKS refresh failed; using cached keys", error=str(exc))
+
+    def _refresh_running(self) -> bool:
+        return self._lock.locked() or not (self._refreshing is None or self._refreshing.done())
+
+    async def _key_for(self, kid: str) -> PyJWK:
+        arrived = time.monotonic()
         if kid not in self._keys:
+            await self._fetch_since(arrived)
+        elif arrived - self._fetched_at > self._cache_seconds and not self._refresh_running():
+            # A known key answers now; the refetch runs beside (it only adds keys or drops
+            # retired ones, and retiring keys carry their own expiry).
+            self._refreshing = asyncio.create_task(self._refresh_in_background(arrived))
+        published = self._keys.get(kid)
+        if published is None:
             raise InvalidToken("unknown signing key")
-        return self._keys[kid]
+        if published.expires_at is not None and published.expires_at <= time.time():
+            raise InvalidToken("signing key retired")
+        return published.key
 
     async def verify(self, token: str) -> AccessClaims:
         try:
