@@ -439,7 +439,7 @@ class AuthService:
     async def deactivate(self, claims: AccessClaims, user_id: str) -> User:
         """The user can no longer sign in or refresh; every session ends and every access
         token they hold is refused from the next request (their version is raised)."""
-        user = await self._set_active(claims, user_id, active=False)
+        user, _ = await self._set_active(claims, user_id, active=False)
         # Repeated on a retry of an already deactivated user: each step is idempotent, so a
         # call that failed half-way is completed by calling again.
         await self._authz_versions.publish(claims.tenant_id, user_id, user.authz_version)
@@ -449,11 +449,15 @@ class AuthService:
 
     async def reactivate(self, claims: AccessClaims, user_id: str) -> User:
         """The user may sign in again (tokens from before the deactivation stay refused)."""
-        user = await self._set_active(claims, user_id, active=True)
-        await self._events.user_reactivated(user.resource(), user.authz_version)
+        user, changed = await self._set_active(claims, user_id, active=True)
+        if changed:  # nothing follows a reactivation: a retry has nothing to complete
+            await self._events.user_reactivated(user.resource(), user.authz_version)
         return user.resource()
 
-    async def _set_active(self, claims: AccessClaims, user_id: str, *, active: bool) -> UserRecord:
+    async def _set_active(
+        self, claims: AccessClaims, user_id: str, *, active: bool
+    ) -> tuple[UserRecord, bool]:
+        """The user with `active` set (and whether it changed), after the permission rules."""
         users = UserRepository(claims.tenant_id)
         # The tenant's role-change lock: who is owner or admin is read before the write.
         async with self._role_changes.held(f"roles:{claims.tenant_id}"):
@@ -469,12 +473,13 @@ class AuthService:
                 raise Forbidden("you cannot deactivate or reactivate yourself")
             if Role.OWNER in user.roles and Role.OWNER not in caller.roles:
                 raise Forbidden("only owners deactivate or reactivate an owner")
-            if user.active != active:
+            changed = user.active != active
+            if changed:
                 fields: dict[str, object] = {"active": active}
                 if not active:
                     fields["authz_version"] = user.authz_version + 1
                 await users.set_fields(user, fields)
-        return user
+        return user, changed
 
     # --- internal --------------------------------------------------------------------------
 

@@ -110,14 +110,10 @@ class TokenIssuer:
         if session_id is None:
             session_id = await self._sessions.start(user, client)
         else:
-            await sessions.used(
-                session_id,
-                {
-                    "last_used_at": datetime.now(UTC),
-                    "ip": client.ip,
-                    "user_agent": client.user_agent,
-                },
-            )
+            used: dict[str, object] = {"last_used_at": datetime.now(UTC)}
+            used |= {"ip": client.ip} if client.ip else {}
+            used |= {"user_agent": client.user_agent} if client.user_agent else {}
+            await sessions.used(session_id, used)
         refresh = RefreshToken(
             user.tenant_id, session_id, uuid.uuid4().hex, secrets.token_urlsafe(32)
         )
