@@ -1,5 +1,8 @@
 """Which user ids exist in a tenant, and which user a username names, asked of auth (its
-internal routes) and cached positively (usernames never change, so a cached id stays right)."""
+internal routes) and cached: positively (usernames never change, so a cached id stays right),
+and a name of nobody for `UNKNOWN_NAME_SECONDS` (text such as `@channel` or `a@b` in messages
+would otherwise ask auth on every send; a user who signs up with such a name becomes
+mentionable that much later)."""
 
 import httpx
 from redis.asyncio import Redis
@@ -8,6 +11,8 @@ from redis.exceptions import RedisError
 from parley_kit.cache import REDIS_FAILURES
 from parley_kit.identity import INTERNAL_TOKEN_HEADER
 from parley_kit.problems import ServiceUnavailable
+
+UNKNOWN_NAME_SECONDS = 60
 
 
 class UserDirectory:
@@ -73,6 +78,13 @@ class UserDirectory:
         except RedisError:
             REDIS_FAILURES.labels("messaging", "directory").inc()
         missing = [name for name in wanted if name not in found]
+        unknown_key = f"{self._prefix}unknown-username:{tenant_id}:"
+        try:
+            if missing:
+                flags = await self._redis.mget([unknown_key + name for name in missing])
+                missing = [name for name, flag in zip(missing, flags, strict=True) if not flag]
+        except RedisError:
+            REDIS_FAILURES.labels("messaging", "directory").inc()
         if not missing:
             return found
         try:
@@ -90,10 +102,15 @@ class UserDirectory:
             for user in response.json()["users"]
             if user.get("tenant_id") == tenant_id
         }
-        if fresh:
-            try:
-                await self._redis.hset(key, mapping=fresh)
-                await self._redis.expire(key, 3600)
-            except RedisError:
-                REDIS_FAILURES.labels("messaging", "directory").inc()
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                if fresh:
+                    pipe.hset(key, mapping=fresh)
+                    pipe.expire(key, 3600)
+                for name in missing:
+                    if name not in fresh:
+                        pipe.set(unknown_key + name, 1, ex=UNKNOWN_NAME_SECONDS)
+                await pipe.execute()
+        except RedisError:
+            REDIS_FAILURES.labels("messaging", "directory").inc()
         return found | {name: uid for name, uid in fresh.items() if name in missing}

@@ -88,8 +88,9 @@ class MessageService:
         )
         keys = member.keys
         client_msg_id = body.client_msg_id or idempotency_key
+        parent = None
         if body.parent_id is not None:
-            await self._require_thread_parent(member, body.parent_id)
+            parent = await self._require_thread_parent(member, body.parent_id)
         mentions = await self._mentioned(member, body.content)
         messages = self._timeline.messages(claims.tenant_id)
         for _ in range(SEQ_ATTEMPTS):
@@ -144,7 +145,7 @@ class MessageService:
             except (PyMongoError, asyncio.CancelledError):
                 await self._abandon(member, seq)
                 raise
-            return await self._created(member, record), True
+            return await self._created(member, record, parent), True
         raise ServiceUnavailable("the conversation is too busy right now; retry the send")
 
     async def _abandon(self, member: Membership, seq: int) -> None:
@@ -157,21 +158,24 @@ class MessageService:
         with contextlib.suppress(Exception):
             await asyncio.shield(filling)
 
-    async def _require_thread_parent(self, member: Membership, parent_id: str) -> None:
+    async def _require_thread_parent(self, member: Membership, parent_id: str) -> MessageRecord:
         parent = parse_message_id(parent_id)
         record = None
         if parent is not None and parent[0] == member.conversation_id:
             record = await self._timeline.messages(member.tenant_id).get(*parent)
         if record is None or record.tombstone or record.parent_id is not None:
             raise Unprocessable("parent_id must be a top-level message of this conversation")
+        return record
 
-    async def _created(self, member: Membership, record: MessageRecord) -> Message:
+    async def _created(
+        self, member: Membership, record: MessageRecord, parent: MessageRecord | None = None
+    ) -> Message:
         """Store the event, then mirror the message in the projection."""
         message = decorate(base_message(record))
         await self._events.message(EventType.MESSAGE_CREATED, message, record.seq)
         await self._timeline.commit(member.keys, record)
         if self._notifications is not None:
-            await self._notifications.created(member, record)
+            await self._notifications.created(member, record, parent)
         return message
 
     async def _repeat(self, member: Membership, record: MessageRecord) -> Message:

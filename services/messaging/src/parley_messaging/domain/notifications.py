@@ -3,11 +3,10 @@ member's notification level of a conversation; their unread mentions per convers
 
 A send, edit or delete computes who is notified and writes it right after the message:
 notification documents under natural ids (`<tenant>:<user>:<message>:<kind>`, batched with
-concurrent sends by a group commit, idempotent on retries), the recipients' Redis feeds, then
-one `mention.created` event per recipient through the outbox (after the feed, so a client
-reacting to the event finds it in its feed). A message that mentions nobody and replies to
-nothing pays nothing. Mentions count as unread in their conversation whatever the level;
-`none` only stops notifications.
+concurrent sends by a group commit, idempotent on retries) and one `mention.created` event per
+recipient through the outbox, both at once (one store round trip), then the recipients' Redis
+feeds. A message that mentions nobody and replies to nothing pays nothing. Mentions count as
+unread in their conversation whatever the level; `none` only stops notifications.
 
 A user's feed lives in Redis (`projection/notifications.py`). It is created empty with their
 first notification (a feed marker document, inserted in the same batch, says they have one);
@@ -132,13 +131,18 @@ class NotificationService:
         _, members = await self._membership.members(member.tenant_id, member.conversation_id)
         return await self._resolver.resolve(member, members, content, previous=previous)
 
-    async def created(self, member: Membership, record: MessageRecord) -> None:
-        """After a message was stored and committed (again, on an idempotent repeat)."""
+    async def created(
+        self, member: Membership, record: MessageRecord, parent: MessageRecord | None = None
+    ) -> None:
+        """After a message was stored and committed (again, on an idempotent repeat).
+        `parent`: its thread parent, when the caller has it at hand."""
         if not record.mentions and record.parent_id is None:
             return
         for user_id in record.mentions:
             await self._projection.mentioned(member.keys, user_id, record.seq, True)
-        recipients = await self._recipients(member, record, record.mentions, replies=True)
+        if parent is None and record.parent_id is not None:
+            parent = await self._parent(member, record)
+        recipients = await self._recipients(member, record, record.mentions, parent)
         await self._notify(member, record, recipients)
 
     async def edited(self, member: Membership, record: MessageRecord, before: list[str]) -> None:
@@ -151,9 +155,7 @@ class NotificationService:
         for user_id in added:
             await self._projection.mentioned(member.keys, user_id, record.seq, True)
         if added:
-            await self._notify(
-                member, record, await self._recipients(member, record, added, replies=False)
-            )
+            await self._notify(member, record, await self._recipients(member, record, added))
 
     async def deleted(self, member: Membership, record: MessageRecord) -> None:
         """After a delete (and again when it is repeated): its notifications disappear."""
@@ -172,15 +174,19 @@ class NotificationService:
         return await self._timeline.messages(member.tenant_id).get(*parsed)
 
     async def _recipients(
-        self, member: Membership, record: MessageRecord, mentioned: list[str], *, replies: bool
+        self,
+        member: Membership,
+        record: MessageRecord,
+        mentioned: list[str],
+        parent: MessageRecord | None = None,
     ) -> list[tuple[str, NotificationKind]]:
+        """Who is notified of `mentioned` (and, given the thread parent, of the reply)."""
         _, members = await self._membership.members(member.tenant_id, member.conversation_id)
         chosen: dict[str, NotificationKind] = {}
         for user_id in mentioned:
             level = _level(members, user_id)
             if level is not None and level is not NotificationLevel.NONE:
                 chosen[user_id] = NotificationKind.MENTION
-        parent = await self._parent(member, record) if replies else None
         if parent is not None and not parent.deleted and not parent.tombstone:
             author = parent.sender_id
             if (
@@ -219,10 +225,17 @@ class NotificationService:
         repo = NotificationRepository(tenant_id, self._inserts)
         feeds = [self._projection.feed_keys(tenant_id, note.user_id) for note in notes]
         generations = [await self._projection.feed_generation(keys) for keys in feeds]
-        # One group-committed batch: the notifications and their recipients' feed markers.
-        written = await asyncio.gather(
-            *(repo.mark_feed(note.user_id) for note in notes),
-            *(repo.insert(note) for note in notes),
+        # One store round trip: the notifications and their recipients' feed markers leave in
+        # one group-committed batch, beside the events' own (the outbox). The feeds follow at
+        # once; an event takes a Kafka hop and the gateway's before anyone can see it.
+        written, _ = await asyncio.gather(
+            asyncio.gather(
+                *(repo.mark_feed(note.user_id) for note in notes),
+                *(repo.insert(note) for note in notes),
+            ),
+            self._events.notifications(
+                tenant_id, [(note.user_id, _resource(note), record.version) for note in notes]
+            ),
         )
         for note, keys, generation, first in zip(
             notes, feeds, generations, written[: len(notes)], strict=True
@@ -236,9 +249,6 @@ class NotificationService:
                 _ms(note.created_at),
                 resource.model_dump(mode="json", exclude={"read"}),
             )
-        await self._events.notifications(
-            tenant_id, [(note.user_id, _resource(note), record.version) for note in notes]
-        )
 
     async def _withdraw(
         self,
