@@ -1,7 +1,8 @@
 """`python -m parley_client.demo` (or `make demo`): seed a demo tenant and print how to use it.
 
 Creates tenant `demo` with users ada (owner), bob and cy, a group conversation and a direct
-one with a few messages. Running it again reuses what exists (it logs in instead).
+one with a few messages, in which bob mentions cy. Running it again reuses what exists (it
+logs in instead).
 """
 
 import argparse
@@ -48,6 +49,13 @@ async def seed(gateway: str) -> int:
         direct = await ada.create_conversation("direct", [ids["bob"]])
         if direct.last_seq == 0:
             await ada.send_message(direct.id, "Bob, can you review my PR?")
+        # A mention: cy is notified (feed, unread mention count, `mention.created` on sockets).
+        mentions = await cy.notifications(limit=1)
+        if not mentions.items:
+            await bob.send_message(group.id, "@cy can you check the release notes before Friday?")
+            mentions = await cy.notifications(limit=1)
+        mention = mentions.items[0]
+        unread_mentions = (await cy.get_conversation(group.id)).unread_mention_count
         token = ada.access_token
     finally:
         for client in clients:
@@ -58,6 +66,8 @@ Demo tenant "{TENANT}" is ready at {gateway}
   users     {", ".join(PEOPLE)}  (password: {PASSWORD})
   group     "launch" {group.id}
   direct    ada <-> bob {direct.id}
+  mention   bob -> cy in "launch": "{mention.excerpt}"
+            (cy: {unread_mentions} unread mention(s); GET /v1/me/notifications as cy lists it)
 
 Ada's access token (15 minutes):
   export TOKEN={token}
