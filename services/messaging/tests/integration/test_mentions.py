@@ -9,6 +9,8 @@ from messaging_factories import Person, make_group, make_tenant, send
 from messaging_suite import Suite
 from redis.asyncio import Redis
 
+from parley_messaging.domain.mentions import EVERYONE_PER_WINDOW
+
 pytestmark = pytest.mark.integration
 
 
@@ -215,3 +217,26 @@ async def test_levels_and_reply_notifications(suite: Suite) -> None:
     # Deleting the reply withdraws its notification.
     assert (await api.delete(f"{path}/{reply['id']}", headers=ann.headers)).status_code == 204
     assert (await feed(api, owner))["items"] == []
+
+
+async def test_all_is_rate_limited_per_sender_and_repeats_notify_once(suite: Suite) -> None:
+    api = suite.messaging
+    owner, ann, bob = await make_tenant(suite.auth, "ann", "bob")
+    conversation = await make_group(api, owner, ann, bob)
+    other = await make_group(api, owner, ann, title="another")
+
+    broadcasts = [
+        (await send(api, owner, (conversation, other)[i % 2], f"@all number {i}")).json()
+        for i in range(EVERYONE_PER_WINDOW + 1)
+    ]
+    first = await send(api, bob, conversation, "@ann once", client_msg_id="retry-1")
+    again = await send(api, bob, conversation, "@ann once", client_msg_id="retry-1")
+
+    assert [bool(m["mentions"]) for m in broadcasts] == [True] * EVERYONE_PER_WINDOW + [False]
+    # A named mention is no broadcast: it still resolves past the limit.
+    late = await send(api, owner, conversation, "@all @bob after the limit")
+    assert late.json()["mentions"] == [bob.id]
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["mentions"] == [ann.id]
+    ids = [n["message_id"] for n in (await feed(api, ann, limit=100))["items"]]
+    assert ids.count(first.json()["id"]) == 1
