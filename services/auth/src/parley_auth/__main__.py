@@ -1,35 +1,20 @@
-"""`python -m parley_auth` serves auth; `python -m parley_auth rotate-key` rotates the key."""
+"""`python -m parley_auth` serves auth; `python -m parley_auth keys <step>` rotates the signing
+key (the same as `python -m parley_auth.rotation <step>`)."""
 
-import asyncio
 import sys
 
-from parley_auth.keys import SigningKeys
-from parley_auth.models import AUTH_MODELS
+from parley_auth import rotation
 from parley_auth.settings import AuthSettings
 from parley_kit.app import serve
-from parley_kit.mongo import connect_mongo
-
-
-async def rotate_key(settings: AuthSettings) -> str:
-    mongo = await connect_mongo(settings.mongo_url, settings.mongo_db, AUTH_MODELS)
-    try:
-        keys = SigningKeys(settings.access_token_seconds)
-        await keys.load(None)
-        return await keys.rotate()
-    finally:
-        await mongo.close()
 
 
 def main(argv: list[str]) -> int:
-    settings = AuthSettings()
-    if argv[1:] == ["rotate-key"]:
-        kid = asyncio.run(rotate_key(settings))
-        print(f"new signing key {kid}; auth replicas pick it up on restart")
-        return 0
+    if argv[1:2] == ["keys"]:
+        return rotation.main(argv[2:])
     if argv[1:]:
-        print("usage: python -m parley_auth [rotate-key]", file=sys.stderr)
+        print("usage: python -m parley_auth [keys status|stage|promote|retire]", file=sys.stderr)
         return 2
-    serve("parley_auth.main:create_app", settings, factory=True)
+    serve("parley_auth.main:create_app", AuthSettings(), factory=True)
     return 0
 
 

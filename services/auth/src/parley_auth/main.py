@@ -1,5 +1,6 @@
 """The auth app: `create_app(settings)` and the lifespan that builds its clients."""
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -10,7 +11,7 @@ from fastapi import FastAPI
 from parley_auth.api import internal, public
 from parley_auth.authz import AuthzVersions
 from parley_auth.events import TOPICS, AuthEvents
-from parley_auth.keys import SigningKeys
+from parley_auth.keys import SigningKeys, key_store
 from parley_auth.models import AUTH_MODELS
 from parley_auth.passwords import PasswordHashing
 from parley_auth.repository import TenantRepository
@@ -44,7 +45,7 @@ def create_app(
         redis = connect_redis(settings.redis_url, timeout=2.0)
         http = httpx.AsyncClient(timeout=5.0)
         locks = RedisLock(redis, f"{settings.redis_prefix}auth:lock:", service="auth")
-        keys = SigningKeys(settings.access_token_seconds)
+        keys = SigningKeys(key_store(redis, settings), settings.key_poll_seconds)
         # Replicas starting together on an empty store must not each create a first key (each
         # would publish only its own): one at a time checks and creates.
         async with locks.held("signing-keys"):
@@ -57,6 +58,8 @@ def create_app(
             cache_seconds=settings.jwks_cache_seconds,
         )
         verifier.load_jwks(keys.jwks())
+        # Every replica follows the store's keys: a promotion anywhere reaches all of them.
+        following_keys = asyncio.create_task(keys.follow())
         database = mongo[settings.mongo_db]
         relay = OutboxRelay(
             database,
@@ -94,6 +97,7 @@ def create_app(
         try:
             yield
         finally:
+            following_keys.cancel()
             passwords.close()
             await relay.stop()
             await http.aclose()

@@ -119,8 +119,9 @@ class SigningKeyRecord(Document):
     kid: str
     private_pem: str
     public_jwk: dict[str, str]
-    created_at: datetime = Field(default_factory=now)
-    retired_at: datetime | None = None
+    created_at: datetime = Field(default_factory=now)  # staged (published, not signing)
+    promoted_at: datetime | None = None  # signing from then until the next key's promotion
+    retired_at: datetime | None = None  # withdrawn from the JWKS (private half erased)
 
     class Settings:
         name = "signing_keys"

@@ -24,6 +24,23 @@ class AuthSettings(ServiceSettings):
         default=None,
         description="PEM private key (RS256); unset: keys are generated once and kept in MongoDB",
     )
+    key_publish_seconds: float = Field(
+        default=300,
+        ge=0,
+        description="how long a staged signing key is published before it may be promoted; at "
+        "least every verifier's JWKS_CACHE_SECONDS",
+    )
+    key_retire_margin_seconds: float = Field(
+        default=60,
+        ge=0,
+        description="beyond the access-token lifetime, how long a replaced signing key stays "
+        "published (clock skew, verifier leeway, replicas noticing the promotion)",
+    )
+    key_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="how often each replica checks whether the signing keys changed",
+    )
 
     tenant_creation_enabled: bool = True
     tenant_creation_per_ip_per_hour: int = Field(default=60, ge=1)

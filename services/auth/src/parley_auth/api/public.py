@@ -136,7 +136,8 @@ async def reactivate(user_id: str, claims: CurrentClaims, service: AuthServiceDe
 
 
 @router.get("/.well-known/jwks.json", tags=["auth"])
-async def jwks(request: Request) -> dict[str, list[dict[str, str]]]:
-    """The public keys that verify access tokens."""
-    keys: dict[str, list[dict[str, str]]] = request.app.state.signing_keys.jwks()
+async def jwks(request: Request) -> dict[str, list[dict[str, str | int]]]:
+    """The public keys that verify access tokens: the current one, a staged one, and retiring
+    ones with `exp` (unix time) past which they verify nothing."""
+    keys: dict[str, list[dict[str, str | int]]] = request.app.state.signing_keys.jwks()
     return keys
