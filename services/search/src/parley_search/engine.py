@@ -35,10 +35,10 @@ class SearchEngine(Protocol):
 
 
 class OpenSearchEngine:
-    def __init__(self, url: str, retry_after: int = 1) -> None:
+    def __init__(self, url: str, retry_after: int = 1, **options: Any) -> None:
         from opensearchpy import AsyncOpenSearch
 
-        self._client = AsyncOpenSearch(hosts=[url], timeout=10, max_retries=0)
+        self._client = AsyncOpenSearch(hosts=[url], timeout=10, max_retries=0, **options)
         self._retry_after = retry_after
 
     async def info(self) -> dict[str, Any]:
@@ -93,10 +93,10 @@ class OpenSearchEngine:
 
 
 class ElasticsearchEngine:
-    def __init__(self, url: str, retry_after: int = 1) -> None:
+    def __init__(self, url: str, retry_after: int = 1, **options: Any) -> None:
         from elasticsearch import AsyncElasticsearch
 
-        self._client = AsyncElasticsearch(url, request_timeout=10, max_retries=0)
+        self._client = AsyncElasticsearch(url, request_timeout=10, max_retries=0, **options)
         self._retry_after = retry_after
 
     async def info(self) -> dict[str, Any]:
@@ -151,7 +151,34 @@ class ElasticsearchEngine:
         await self._client.close()
 
 
+def engine_options(settings: SearchSettings) -> dict[str, Any]:
+    """Client options of the engine's TLS and credentials, in each client's own words.
+
+    Certificates are verified unless `elasticsearch_verify_certs` is off (both clients verify
+    https:// by default; it is said explicitly so no client default can turn it off). An API
+    key wins over basic auth; OpenSearch has no API keys of its own, so it sends the header.
+    """
+    elasticsearch = settings.engine == "elasticsearch"
+    options: dict[str, Any] = {"verify_certs": settings.elasticsearch_verify_certs}
+    if settings.elasticsearch_ca_file:
+        options["ca_certs"] = settings.elasticsearch_ca_file
+    api_key = settings.elasticsearch_api_key.get_secret_value()
+    password = settings.elasticsearch_password.get_secret_value()
+    if api_key:
+        if elasticsearch:
+            options["api_key"] = api_key
+        else:
+            options["headers"] = {"Authorization": f"ApiKey {api_key}"}
+    elif settings.elasticsearch_username:
+        credentials = (settings.elasticsearch_username, password)
+        options["basic_auth" if elasticsearch else "http_auth"] = credentials
+    return options
+
+
 def connect_engine(settings: SearchSettings) -> SearchEngine:
+    options = engine_options(settings)
     if settings.engine == "elasticsearch":
-        return ElasticsearchEngine(settings.elasticsearch_url, settings.retry_after_seconds)
-    return OpenSearchEngine(settings.elasticsearch_url, settings.retry_after_seconds)
+        return ElasticsearchEngine(
+            settings.elasticsearch_url, settings.retry_after_seconds, **options
+        )
+    return OpenSearchEngine(settings.elasticsearch_url, settings.retry_after_seconds, **options)

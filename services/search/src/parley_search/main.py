@@ -18,7 +18,7 @@ from parley_contracts.topics import CONVERSATIONS, MESSAGES, dlq, prefixed
 from parley_kit.app import create_service_app
 from parley_kit.health import ReadinessCheck
 from parley_kit.identity import Authenticator, ForwardedIdentity
-from parley_kit.kafka import ensure_topics
+from parley_kit.kafka import KafkaConnection, ensure_topics
 from parley_kit.logs import get_logger
 from parley_kit.tokens import JwksVerifier
 from parley_search.api import search
@@ -33,14 +33,12 @@ from parley_search.settings import SearchSettings
 log = get_logger(__name__)
 
 
-async def run_consumers(broker: KafkaBroker, settings: SearchSettings, topics: list[str]) -> None:
+async def run_consumers(broker: KafkaBroker, kafka: KafkaConnection, topics: list[str]) -> None:
     """Create the topics and start consuming; retry with backoff while Kafka is down."""
     delay = 0.5
     while True:
         try:
-            await ensure_topics(
-                settings.kafka_bootstrap, topics, partitions=settings.kafka_partitions
-            )
+            await ensure_topics(kafka, topics)
             await broker.start()
             log.info("search consumers started")
             return
@@ -64,7 +62,8 @@ def create_app(settings: SearchSettings | None = None) -> FastAPI:
         )
         messages_topic = prefixed(settings.topic_prefix, MESSAGES)
         conversations_topic = prefixed(settings.topic_prefix, CONVERSATIONS)
-        broker = KafkaBroker(settings.kafka_bootstrap, client_id="parley-search", logger=None)
+        kafka = KafkaConnection.of(settings)
+        broker = kafka.broker(client_id="parley-search")
         Indexer(engine, broker, alias, dlq(messages_topic)).subscribe(
             messages_topic,
             group_id=settings.consumer_group,
@@ -79,9 +78,7 @@ def create_app(settings: SearchSettings | None = None) -> FastAPI:
         )
         membership_listener(memberships.on_conversation_event)
         consumers = asyncio.create_task(
-            run_consumers(
-                broker, settings, [messages_topic, conversations_topic, dlq(messages_topic)]
-            )
+            run_consumers(broker, kafka, [messages_topic, conversations_topic, dlq(messages_topic)])
         )
         app.state.engine, app.state.http, app.state.broker = engine, http, broker
         directory = UserDirectory(http, settings.auth_url, secret)

@@ -29,6 +29,8 @@ from parley_contracts.validation import format_timestamp
 from parley_search.operators import NOTHING_TO_SEARCH, ParsedQuery, fuzzy_eligible, has_text
 
 TOTAL_HITS_EXACT_UP_TO: Final = 10_000
+MAX_FUZZY_WORDS: Final = 8
+MAX_EPOCH_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 DECAY_SCALE: Final = "30d"
 DECAY_OFFSET: Final = "1d"
 HIGHLIGHT_FIELDS: Final = ("content", "content.parts", "content.prefix")
@@ -58,7 +60,7 @@ class SearchPosition(Position):
     at: Annotated[int, Field(ge=-(2**62), le=2**62)]
     id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     tier: Annotated[int, Field(ge=0, le=1)] = STRICT
-    origin: Annotated[int, Field(ge=0, le=2**62)] | None = None
+    origin: Annotated[int, Field(ge=0, le=MAX_EPOCH_MS)] | None = None
 
 
 def cursor_after(sort_values: list[Any], *, tier: int = STRICT, origin: int | None = None) -> str:
@@ -206,8 +208,16 @@ def fuzzy_word_clause(word: str) -> dict[str, Any]:
     }
 
 
+def fuzzy_words(parsed: ParsedQuery) -> set[str]:
+    """The words that may match fuzzily: plain words of 4+ letters, the first
+    `MAX_FUZZY_WORDS` of them (each fuzzy clause expands to up to 50 terms, and the engine
+    refuses a query of more than 1,024 clauses)."""
+    eligible = [word for word in parsed.words if fuzzy_eligible(word)]
+    return set(eligible[:MAX_FUZZY_WORDS])
+
+
 def has_fuzzy_tier(parsed: ParsedQuery) -> bool:
-    return any(fuzzy_eligible(word) for word in parsed.words)
+    return bool(fuzzy_words(parsed))
 
 
 def ranked(query: dict[str, Any], origin: datetime) -> dict[str, Any]:
@@ -246,7 +256,11 @@ def tier_query(
             must.append(words_clause(parsed.text))
             should.append({"match_phrase": {"content.exact": {"query": parsed.text, "boost": 4}}})
         else:
-            must += [fuzzy_word_clause(word) for word in parsed.words]
+            fuzzy = fuzzy_words(parsed)
+            must += [
+                fuzzy_word_clause(word) if word in fuzzy else words_clause(word)
+                for word in parsed.words
+            ]
             must_not.append(words_clause(parsed.text))
     query: dict[str, Any] = {"bool": {"filter": filters(narrowing)}}
     if must_not:

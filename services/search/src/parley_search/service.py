@@ -19,6 +19,7 @@ from parley_search.operators import ParsedQuery
 from parley_search.query import (
     FUZZY,
     FUZZY_HIGHLIGHT_FIELDS,
+    HIGHLIGHT_FIELDS,
     STRICT,
     Narrowing,
     SearchPosition,
@@ -95,11 +96,14 @@ class SearchService:
         if narrowing is None:
             return empty_page()
         parsed = request.parsed
-        origin_ms = position.origin if position and position.origin is not None else None
-        origin = from_epoch_ms(origin_ms) if origin_ms is not None else datetime.now(UTC)
+        # The decay's origin: now on a first page, the first page's on the next ones.
+        origin = datetime.now(UTC)
+        if position is not None and position.origin is not None:
+            origin = from_epoch_ms(position.origin)
         tier: Tier = FUZZY if position is not None and position.tier == FUZZY else STRICT
-        fuzzy = has_fuzzy_tier(parsed)
-        strict_result, fuzzy_result = await asyncio.gather(
+        # Both tiers at once: the strict one for its hits (none needed once the cursor is in
+        # the fuzzy tier, but its total still counts), the fuzzy one to fill the page after.
+        strict, fuzzy = await asyncio.gather(
             self._tier(
                 parsed,
                 narrowing,
@@ -116,21 +120,16 @@ class SearchService:
                 position if tier == FUZZY else None,
                 request.limit,
             )
-            if fuzzy
+            if has_fuzzy_tier(parsed)
             else _nothing(),
         )
-        page: list[tuple[Tier, dict[str, Any]]] = [(STRICT, h) for h in strict_result.hits]
-        page += [(FUZZY, h) for h in fuzzy_result.hits]
+        page = [(STRICT, h) for h in strict.hits] + [(FUZZY, h) for h in fuzzy.hits]
         page = page[: request.limit]
         parents = await self._parents(claims.tenant_id, narrowing, [h for _, h in page])
         items = []
         for hit_tier, hit in page:
             message = Message.model_validate(hit["_source"]["message"])
-            fields = (
-                FUZZY_HIGHLIGHT_FIELDS
-                if hit_tier == FUZZY
-                else ("content", "content.parts", "content.prefix")
-            )
+            fields = FUZZY_HIGHLIGHT_FIELDS if hit_tier == FUZZY else HIGHLIGHT_FIELDS
             items.append(
                 SearchHit(
                     message=message,
@@ -142,20 +141,19 @@ class SearchService:
         if len(page) == request.limit:
             last_tier, last = page[-1]
             next_cursor = cursor_after(last["sort"], tier=last_tier, origin=epoch_ms(origin))
-        corrected = any(t == FUZZY for t, _ in page)
         suggestion = None
-        if strict_result.total == 0 and fuzzy_result.hits:
+        if strict.total == 0 and fuzzy.hits:
             fragments = [
-                f
-                for h in fuzzy_result.hits
-                for f in h.get("highlight", {}).get("content.exact", [])
+                fragment
+                for hit in fuzzy.hits
+                for fragment in hit.get("highlight", {}).get("content.exact", [])
             ]
             suggestion = did_you_mean(request.q, parsed, fragments)
         return SearchPage(
             items=items,
-            total=strict_result.total + fuzzy_result.total,
-            total_relation="eq" if strict_result.exact and fuzzy_result.exact else "gte",
-            corrected=corrected,
+            total=strict.total + fuzzy.total,
+            total_relation="eq" if strict.exact and fuzzy.exact else "gte",
+            corrected=any(t == FUZZY for t, _ in page),
             did_you_mean=suggestion,
             next_cursor=next_cursor,
         )

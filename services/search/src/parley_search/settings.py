@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from parley_kit.settings import ServiceSettings
@@ -16,7 +16,20 @@ class SearchSettings(ServiceSettings):
         default="opensearch",
         description="the search engine's API flavour (the local stack runs OpenSearch)",
     )
-    elasticsearch_url: str = "http://127.0.0.1:9200"
+    elasticsearch_url: str = Field(
+        default="http://127.0.0.1:9200", description="https:// for TLS (verified, see below)"
+    )
+    elasticsearch_ca_file: str | None = Field(
+        default=None, description="PEM CA bundle that signs the engine's certificate"
+    )
+    elasticsearch_verify_certs: bool = Field(
+        default=True, description="verify the engine's certificate and host name (https://)"
+    )
+    elasticsearch_api_key: SecretStr = Field(
+        default=SecretStr(""), description="API key (base64 id:key); wins over basic auth"
+    )
+    elasticsearch_username: str = Field(default="", description="basic auth user")
+    elasticsearch_password: SecretStr = Field(default=SecretStr(""), description="basic auth")
     index_prefix: str = ""
     messaging_url: str = "http://127.0.0.1:8002"
     auth_url: str = Field(

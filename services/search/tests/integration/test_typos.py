@@ -104,3 +104,10 @@ async def test_exact_and_prefix_matches_rank_above_fuzzy_ones(rig: SearchRig) ->
     assert page["did_you_mean"] is None  # exact matches exist: nothing to correct
     fuzzy_only = await search(rig, "finish", limit=2)
     assert fuzzy_only["corrected"] is False  # this page has strict hits only
+
+
+async def test_exact_only_words_stay_exact_beside_a_misspelled_one(
+    rig: SearchRig, corpus: dict[str, str]
+) -> None:
+    assert contents(await search(rig, "pgae answers 404")) == [CORPUS["status"]]
+    assert (await search(rig, "pgae answers 405"))["items"] == []

@@ -154,3 +154,11 @@ def test_highlights_are_html_encoded_by_the_engine() -> None:
     highlight = body_for()["highlight"]
     assert highlight["encoder"] == "html"
     assert (highlight["pre_tags"], highlight["post_tags"]) == (["<em>"], ["</em>"])
+
+
+def test_only_eligible_words_get_fuzzy_clauses_and_at_most_eight() -> None:
+    fuzzy = bool_query(body_for("deploment 404 snake_cose_name", FUZZY))["must"]
+    assert ["fuzziness" in str(clause) for clause in fuzzy] == [True, False, False]
+    many = " ".join(f"wordnumber{chr(97 + i)}" for i in range(20))
+    clauses = bool_query(body_for(many, FUZZY))["must"]
+    assert sum("fuzziness" in str(clause) for clause in clauses) == 8
