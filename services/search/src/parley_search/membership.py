@@ -58,8 +58,9 @@ class Memberships:
             response.raise_for_status()
         except httpx.HTTPError as exc:
             raise ServiceUnavailable("cannot check conversation membership right now") from exc
-        titles = response.json().get("titles") or {}
-        return {str(i): titles.get(str(i)) for i in response.json()["conversation_ids"]}
+        body = response.json()
+        titles = body.get("titles") or {}
+        return {str(i): titles.get(str(i)) for i in body["conversation_ids"]}
 
     def forget(self, tenant_id: str, user_ids: list[str]) -> None:
         for user_id in user_ids:

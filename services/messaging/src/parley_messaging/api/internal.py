@@ -28,9 +28,7 @@ class MessageExport(BaseModel):
     next_cursor: str | None
 
 
-@router.get(
-    "/tenants/{tenant_id}/users/{user_id}/conversations", response_model_exclude_none=True
-)
+@router.get("/tenants/{tenant_id}/users/{user_id}/conversations", response_model_exclude_none=True)
 async def conversations_of_user(
     tenant_id: str,
     user_id: str,
