@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import jwt
 import orjson
 from e2e_factories import Person, member_of, tenant_with_owner
 
@@ -33,6 +34,11 @@ class World:
     def token(self, person: Person) -> str:
         assert person.client.access_token is not None
         return person.client.access_token
+
+    def session_id(self, person: Person) -> str:
+        """The session the person's current access token was issued in (claim `sid`)."""
+        claims = jwt.decode(self.token(person), options={"verify_signature": False})
+        return str(claims["sid"])
 
     def leaks(self, response: httpx.Response) -> list[str]:
         """The secret markers an answer contains (none, for an outsider)."""

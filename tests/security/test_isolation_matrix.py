@@ -68,6 +68,17 @@ def cases(world: World) -> dict[tuple[str, str], Case | None]:
         # Tenant-mates are visible to each other by design; another tenant's are not.
         ("GET", "/v1/users"): own_data(query={"q": "bob"}),
         ("PUT", "/v1/users/{user_id}/roles"): case({"roles": ["admin"]}, eve={403}),
+        ("PATCH", "/v1/auth/me"): own_data({"display_name": "only mine"}),
+        # A wrong current password: nobody's password changes, the outsider's own included.
+        ("POST", "/v1/auth/password"): case(
+            {"current_password": "not it", "new_password": "long enough 1"},
+            mallory={403},
+            eve={403},
+        ),
+        ("GET", "/v1/auth/sessions"): own_data(),
+        ("DELETE", "/v1/auth/sessions/{session_id}"): case(),
+        ("POST", "/v1/users/{user_id}/deactivate"): case(eve={403}),
+        ("POST", "/v1/users/{user_id}/reactivate"): case(eve={403}),
         ("GET", "/v1/conversations"): own_data(),
         # A same-tenant user may start a group with bob; another tenant's cannot name him.
         ("POST", "/v1/conversations"): case(
@@ -116,6 +127,7 @@ def path_values(world: World) -> dict[str, str]:
         "message_id": world.message_id,
         "user_id": world.bob.user_id,
         "emoji": world.emoji,
+        "session_id": world.session_id(world.bob),
     }
 
 

@@ -89,6 +89,7 @@ def fill(template: str, world: World, name: str, raw: str) -> str:
         "message_id": world.message_id,
         "user_id": world.bob.user_id,
         "emoji": quote(world.emoji, safe=""),
+        "session_id": world.session_id(world.bob),
     }
     path = template
     for key, value in values.items():
