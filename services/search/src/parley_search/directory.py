@@ -15,7 +15,8 @@ class UserDirectory:
     async def ids_of(self, tenant_id: str, usernames: list[str]) -> list[str]:
         """The ids of those of `usernames` that are users of the tenant. An unknown name is
         simply absent: the operator then matches nothing, and nobody learns who exists."""
-        wanted = sorted({name.strip().lower() for name in usernames if name.strip()})
+        # `from:@ann` as people type it after a mention.
+        wanted = sorted({n.strip().lstrip("@").lower() for n in usernames} - {""})
         if not wanted:
             return []
         try:

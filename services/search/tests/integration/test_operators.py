@@ -87,6 +87,7 @@ async def names(rig: SearchRig, messages: dict[str, Message], q: str, **params: 
         ("budget", {"link", "parent", "reply", "launch"}),
         ("budget from:ann", {"link", "reply"}),
         ("budget from:ANN from:bob", {"link", "reply", "parent", "launch"}),
+        ("budget from:@ann", {"link", "reply"}),
         ("budget from:nobody", set()),
         (f"budget in:{LAUNCH}", {"launch"}),
         ('budget in:"launch plans"', {"launch"}),
