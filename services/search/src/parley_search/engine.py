@@ -126,7 +126,10 @@ class ElasticsearchEngine:
         return dict((await self._client.indices.get_mapping(index=index)).body)
 
     async def put_mapping(self, index: str, body: dict[str, Any]) -> None:
-        await self._client.indices.put_mapping(index=index, **body)
+        # The Elasticsearch client names `_meta` `meta`.
+        await self._client.indices.put_mapping(
+            index=index, meta=body.get("_meta"), properties=body.get("properties")
+        )
 
     async def bulk(self, operations: list[dict[str, Any]]) -> dict[str, Any]:
         return dict((await self._client.bulk(operations=operations)).body)
