@@ -29,7 +29,13 @@ SERVICES: dict[str, type[BaseSettings]] = {
     "search": SearchSettings,
     "gateway": GatewaySettings,
 }
-SECRET_FIELDS = {"internal_secret"}
+# Every password, key and shared secret: from a Secret (k8s) or .env (compose), never a ConfigMap.
+SECRET_FIELDS = {
+    name
+    for settings in SERVICES.values()
+    for name, field in settings.model_fields.items()
+    if field.annotation is SecretStr
+}
 SECRET_PLACEHOLDER = "change-me-to-a-long-random-value-shared-by-every-service"
 Overrides = Mapping[str, Mapping[str, object]]
 
@@ -86,7 +92,10 @@ _K8S = _network(
     }
 )
 _K8S["auth"]["signing_key_file"] = "/var/run/secrets/parley/signing-key.pem"
-_K8S["gateway"]["trust_forwarded_for"] = True  # behind the ingress controller
+# Behind the ingress controller: its X-Forwarded-For names the client. The private ranges,
+# since only the controller may reach the gateway (NetworkPolicy); an overlay narrows them to
+# the controller's pod CIDR.
+_K8S["gateway"]["trusted_proxies"] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 K8S: Overrides = _K8S
 
 
@@ -95,8 +104,8 @@ def env_prefix(settings: type[BaseSettings]) -> str:
 
 
 def rendered(value: object) -> str:
-    if isinstance(value, SecretStr):
-        return SECRET_PLACEHOLDER
+    if isinstance(value, SecretStr):  # an empty one (no password) stays empty
+        return SECRET_PLACEHOLDER if value.get_secret_value() else ""
     if value is None:
         return ""
     if isinstance(value, bool):

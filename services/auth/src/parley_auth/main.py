@@ -25,6 +25,7 @@ from parley_kit.app import create_service_app
 from parley_kit.cache import connect_redis
 from parley_kit.health import ReadinessCheck
 from parley_kit.identity import Authenticator, ForwardedIdentity
+from parley_kit.kafka import KafkaConnection
 from parley_kit.locks import RedisLock
 from parley_kit.mongo import connect_mongo, ping
 from parley_kit.outbox import Outbox, OutboxRelay
@@ -39,10 +40,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        mongo = await connect_mongo(settings.mongo_url, settings.mongo_db, [*AUTH_MODELS])
+        mongo = await connect_mongo(
+            settings.mongo_url,
+            settings.mongo_db,
+            [*AUTH_MODELS],
+            tls_ca_file=settings.mongo_ca_file,
+        )
         # Redis holds auth's abuse bounds, which refuse when it fails: a timeout long enough
         # that a busy host does not pass for an outage.
-        redis = connect_redis(settings.redis_url, timeout=2.0)
+        redis = connect_redis(settings.redis_url, timeout=2.0, ca_file=settings.redis_ca_file)
         http = httpx.AsyncClient(timeout=5.0)
         locks = RedisLock(redis, f"{settings.redis_prefix}auth:lock:", service="auth")
         keys = SigningKeys(key_store(redis, settings), settings.key_poll_seconds)
@@ -63,10 +69,9 @@ def create_app(
         database = mongo[settings.mongo_db]
         relay = OutboxRelay(
             database,
-            settings.kafka_bootstrap,
+            KafkaConnection.of(settings),
             client_id="parley-auth",
             topics=[prefixed(settings.topic_prefix, topic) for topic in TOPICS],
-            partitions=settings.kafka_partitions,
         )
         outbox = Outbox(database, settings.topic_prefix, relay)
         await relay.start()

@@ -9,7 +9,9 @@ from messaging_factories import Person, make_group, make_tenant, send
 from messaging_suite import Suite
 from redis.asyncio import Redis
 
+from parley_kit.testing.stack import Isolation, StackUrls
 from parley_messaging.domain.mentions import EVERYONE_PER_WINDOW
+from parley_messaging.projection.notifications import NotificationProjection
 
 pytestmark = pytest.mark.integration
 
@@ -240,3 +242,29 @@ async def test_all_is_rate_limited_per_sender_and_repeats_notify_once(suite: Sui
     assert again.json()["mentions"] == [ann.id]
     ids = [n["message_id"] for n in (await feed(api, ann, limit=100))["items"]]
     assert ids.count(first.json()["id"]) == 1
+
+
+async def test_feed_pages_through_notifications_of_the_same_millisecond(
+    stack_urls: StackUrls, isolation: Isolation
+) -> None:
+    redis = Redis.from_url(stack_urls.redis_url)
+    try:
+        projection = NotificationProjection(redis, f"{isolation.redis_prefix}messaging:")
+        keys = projection.feed_keys("tenant", "user")
+        await projection.load(keys, await projection.feed_generation(keys), [])
+        for index in range(5):
+            await projection.add(keys, f"m-{index}:mention", 1000, {"n": index})
+        await projection.add(keys, "m-9:mention", 2000, {"n": 9})
+        seen: list[str] = []
+        after = None
+        for _ in range(6):
+            page = await projection.page(keys, unread_only=False, after=after, limit=2)
+            assert page is not None
+            seen += [entry.id for entry in page.entries]
+            if not page.more:
+                break
+            after = (page.entries[-1].score, page.entries[-1].id)
+    finally:
+        await redis.aclose()
+
+    assert seen == ["m-9:mention", *(f"m-{i}:mention" for i in range(4, -1, -1))]
