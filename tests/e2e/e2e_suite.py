@@ -26,14 +26,19 @@ class ProcessSuite:
     names: Isolation
     log_dir: Path
     ports: dict[str, int] = field(default_factory=dict)
+    ops_ports: dict[str, int] = field(default_factory=dict)  # /readyz and /metrics
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.ports = {service: free_port() for service in SERVICES}
+        self.ops_ports = {service: free_port() for service in SERVICES}
         self.log_dir.mkdir(parents=True, exist_ok=True)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
+
+    def ops_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ops_ports[service]}"
 
     @property
     def gateway_url(self) -> str:
@@ -46,6 +51,7 @@ class ProcessSuite:
         """What ops would set: every value through `PARLEY_<SERVICE>_*` variables."""
         values = {
             "PORT": str(self.ports[service]),
+            "OPS_PORT": str(self.ops_ports[service]),
             "HOST": "127.0.0.1",
             "MONGO_URL": self.urls.mongo_url,
             "MONGO_DB": f"{self.names.mongo_db}_{service}",
@@ -129,7 +135,7 @@ class ProcessSuite:
                         f"{service} exited with {process.returncode}; see {self.log(service)}"
                     )
                 try:
-                    if httpx.get(f"{self.url(service)}/readyz", timeout=2).status_code == 200:
+                    if httpx.get(f"{self.ops_url(service)}/readyz", timeout=2).status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass

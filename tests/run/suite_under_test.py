@@ -34,9 +34,11 @@ def suite_ports() -> dict[str, int]:
 
 
 def base_environment(ports: Mapping[str, int], state_dir: Path) -> dict[str, str]:
-    """The caller's environment without any PARLEY_ setting, plus the suite's ports."""
+    """The caller's environment without any PARLEY_ setting, plus the suite's ports (and free
+    ops ports: /readyz and /metrics)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
     env |= {f"PARLEY_{name.upper()}_PORT": str(port) for name, port in ports.items()}
+    env |= {f"PARLEY_{name.upper()}_OPS_PORT": str(free_port()) for name in ports}
     return env | {
         "PARLEY_STACK": "external",  # the test session brought the engines up
         "PARLEY_RUN_STATE_DIR": str(state_dir),
@@ -169,6 +171,10 @@ class RunningSuite:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
+    def ops_url(self, service: str) -> str:
+        """Where the service answers /readyz and /metrics."""
+        return f"http://127.0.0.1:{self.env[f'PARLEY_{service.upper()}_OPS_PORT']}"
+
     @property
     def supervisor(self) -> subprocess.Popen[bytes]:
         assert self.process is not None, "not started"
@@ -180,7 +186,7 @@ class RunningSuite:
     def start(self) -> None:
         self.process = start_suite(self.env, self.log, "run")
         deadline = time.monotonic() + READY_TIMEOUT
-        while not all(ready(self.url(s)) for s in SERVICES):
+        while not all(ready(self.ops_url(s)) for s in SERVICES):
             if self.supervisor.poll() is not None:
                 raise RuntimeError(
                     f"suite.py exited with {self.supervisor.returncode}:\n{self.tail()}"

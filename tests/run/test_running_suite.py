@@ -35,7 +35,7 @@ def test_a_killed_service_is_restarted_while_the_gateway_keeps_answering(
             answers.append(repr(exc))
         now = children(supervisor).get("messaging")
         reported = "messaging ready again" in suite.output()
-        return now not in (None, killed) and reported and ready(suite.url("messaging"))
+        return now not in (None, killed) and reported and ready(suite.ops_url("messaging"))
 
     os.kill(killed, signal.SIGKILL)
 

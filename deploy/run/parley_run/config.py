@@ -14,10 +14,15 @@ ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_PORTS = {"auth": 8001, "messaging": 8002, "search": 8003, "gateway": 8000}
 
 
+# A service's ops listener (/readyz, /metrics) is its port + 1000 unless PARLEY_<SERVICE>_OPS_PORT.
+OPS_PORT_OFFSET = 1000
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
     port: int
+    ops_port: int
 
     @property
     def module(self) -> str:
@@ -26,6 +31,11 @@ class ServiceSpec:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ops_url(self) -> str:
+        """Where readiness is asked: never the service's own (for the gateway, public) port."""
+        return f"http://127.0.0.1:{self.ops_port}"
 
     @property
     def env_prefix(self) -> str:
@@ -55,13 +65,16 @@ class SuiteConfig:
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> "SuiteConfig":
-        services = tuple(
-            ServiceSpec(name, int(env.get(f"PARLEY_{name.upper()}_PORT", str(default))))
-            for name, default in DEFAULT_PORTS.items()
-        )
+        services = []
+        for name, default in DEFAULT_PORTS.items():
+            port = int(env.get(f"PARLEY_{name.upper()}_PORT", str(default)))
+            ops_port = int(
+                env.get(f"PARLEY_{name.upper()}_OPS_PORT") or str(port + OPS_PORT_OFFSET)
+            )
+            services.append(ServiceSpec(name, port, ops_port))
         stack_dir = Path(env.get("PARLEY_STACK_DIR", str(ROOT / ".stack")))
         return cls(
-            services=services,
+            services=tuple(services),
             state_dir=Path(env.get("PARLEY_RUN_STATE_DIR", str(stack_dir / "suite"))),
             ready_timeout=float(env.get("PARLEY_RUN_READY_TIMEOUT", "180")),
             # Above the services' own graceful-shutdown bound (uvicorn: 10 s), below 15 s.
@@ -93,5 +106,7 @@ class SuiteConfig:
             "PARLEY_GATEWAY_MESSAGING_URL": messaging.url,
             "PARLEY_GATEWAY_SEARCH_URL": search.url,
         }
-        ports = {f"{spec.env_prefix}PORT": str(spec.port) for spec in self.services}
+        ports = {f"{spec.env_prefix}PORT": str(spec.port) for spec in self.services} | {
+            f"{spec.env_prefix}OPS_PORT": str(spec.ops_port) for spec in self.services
+        }
         return derived | dict(base) | ports | {"PYTHONUNBUFFERED": "1"}

@@ -3,9 +3,9 @@ by something else? "Running" means the gateway's `/readyz` says ready, not that 
 
 from dataclasses import dataclass
 
-from parley_run.config import SuiteConfig
+from parley_run.config import ServiceSpec, SuiteConfig
 from parley_run.kernel import describe, holders, listeners, listening
-from parley_run.probes import readiness_of
+from parley_run.probes import Readiness, readiness_of
 from parley_run.state import SuiteRecord
 
 
@@ -30,9 +30,16 @@ def _not_ready(url: str, failing: tuple[str, ...], how_to_stop: str) -> Verdict:
     )
 
 
+async def _gateway_readiness(gateway: ServiceSpec) -> Readiness:
+    """The gateway's readiness at its ops port, or at its own port for a Parley from before
+    the ops listener (or anything else that answers /readyz there)."""
+    ops, public = await readiness_of([gateway.ops_url, gateway.url])
+    return ops if ops.answered else public
+
+
 async def already_owned(config: SuiteConfig, owner: SuiteRecord) -> Verdict:
     """Another `make run` holds this suite's slot."""
-    (gateway,) = await readiness_of([config.gateway.url])
+    gateway = await _gateway_readiness(config.gateway)
     supervisor = describe(owner.supervisor.pid)
     if gateway.ready:
         return Verdict(
@@ -46,12 +53,12 @@ async def already_owned(config: SuiteConfig, owner: SuiteRecord) -> Verdict:
 
 async def ports_in_use(config: SuiteConfig) -> Verdict | None:
     """None when every port of the suite is free."""
-    taken = [spec for spec in config.services if listening(spec.port)]
+    taken = [spec for spec in config.services if listening(spec.port) or listening(spec.ops_port)]
     if not taken:
         return None
     gateway = config.gateway
     if gateway in taken:
-        (state,) = await readiness_of([gateway.url])
+        state = await _gateway_readiness(gateway)
         pids = " ".join(str(pid) for pid in listeners(gateway.port)) or "<pid>"
         if state.ready:
             return Verdict(
@@ -62,7 +69,12 @@ async def ports_in_use(config: SuiteConfig) -> Verdict | None:
         if state.parley:
             how = f"`kill {pids}` ({holders(gateway.port)})"
             return _not_ready(gateway.url, state.failing, how)
-    lines = [f"  port {spec.port} ({spec.name}) is taken by {holders(spec.port)}" for spec in taken]
+    lines = [
+        f"  port {port} ({spec.name}) is taken by {holders(port)}"
+        for spec in taken
+        for port in (spec.port, spec.ops_port)
+        if listening(port)
+    ]
     return Verdict(
         "Cannot start: a port of the suite is taken by something that is not a ready Parley.\n"
         + "\n".join(lines)

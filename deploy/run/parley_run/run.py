@@ -65,17 +65,19 @@ async def _until_stop(work: "asyncio.Future[Any]", stop: StopRequests) -> bool:
     return False
 
 
-def banner(url: str) -> str:
+def banner(url: str, ops_urls: dict[str, str] | None = None) -> str:
     slug = f"demo-{int(time.time())}"
     body = (
         f'{{"name":"Demo","slug":"{slug}","owner":{{"username":"ada",'
         '"email":"ada@example.com","password":"correct-horse-battery"}}'
     )
+    ops = ", ".join(f"{name} {ops_url}" for name, ops_url in (ops_urls or {}).items()) or "-"
     return f"""Parley is ready.
   gateway   {url}
   API docs  {url}/docs   (OpenAPI: {url}/openapi.json)
   socket    {url}/socket.io  (Socket.IO, auth: {{"token": <access_token>}})
   logs      above, one prefix per service; engine logs in .stack/logs/
+  ops       {ops}  (/readyz, /metrics; not on the public port)
 
 Try it (creates a tenant, then calls the API with the owner's token):
   TOKEN=$(curl -s -XPOST {url}/v1/tenants -H 'content-type: application/json' -d '{body}' \\
@@ -122,7 +124,8 @@ async def _serve(config: SuiteConfig, slot: SuiteSlot, console: Console) -> int:
     supervisor.start()
     exit_code = await _wait_ready(config, supervisor, stop, console)
     if exit_code is None and not stop.first.done():
-        console.show("\n" + banner(config.gateway.url))
+        ops_urls = {spec.name: spec.ops_url for spec in config.services}
+        console.show("\n" + banner(config.gateway.url, ops_urls))
         waited: set[asyncio.Future[Any]] = {stop.first, supervisor.failure}
         await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
         if not stop.first.done():

@@ -27,7 +27,7 @@ async def _probe(specs: tuple[ServiceSpec, ...]) -> list[tuple[Readiness, str | 
 
         async def one(spec: ServiceSpec) -> tuple[Readiness, str | None]:
             state, found = await asyncio.gather(
-                readiness(client, spec.url), version(client, spec.url)
+                readiness(client, spec.ops_url), version(client, spec.url)
             )
             return state, found
 

@@ -210,12 +210,16 @@ class Supervisor:
         self, service: Supervised, process: asyncio.subprocess.Process
     ) -> None:
         while process.returncode is None and not self.stopping.is_set():
-            if (await readiness(self._http, service.spec.url)).ready and not self.stopping.is_set():
+            state = await readiness(self._http, service.spec.ops_url)
+            if state.ready and not self.stopping.is_set():
                 again = " again" if service.ever_ready else ""
                 service.ever_ready, service.exits_before_ready = True, 0
                 service.state.state = "ready"
                 self._changed()
-                self.console.say(f"{service.spec.name} ready{again} on {service.spec.url}")
+                self.console.say(
+                    f"{service.spec.name} ready{again} on {service.spec.url}"
+                    f" (/readyz and /metrics on {service.spec.ops_url})"
+                )
                 return
             await asyncio.sleep(READY_POLL_SECONDS)
 

@@ -55,9 +55,13 @@ async def platform(
     """The three services and a gateway in front of them."""
     async with (
         backend(urls, names, auth_overrides, **gateway_overrides) as behind,
-        serving(create_gateway(behind.gateway), behind.gateway.port),
+        serving(
+            create_gateway(behind.gateway),
+            behind.gateway.port,
+            ops_port=behind.gateway.resolved_ops_port,
+        ),
     ):
-        await wait_ready(behind.url)
+        await wait_ready(behind.gateway)
         yield behind
 
 
@@ -104,6 +108,7 @@ async def backend(
             "messaging_url": messaging_url,
             "search_url": search_url,
             "port": ports["gateway"],
+            "ops_port": free_port(),
         }
         | gateway_overrides
     )
@@ -115,9 +120,14 @@ async def backend(
         yield Platform(gateway_url, auth_url, messaging_url, search_url, gateway)
 
 
-async def wait_ready(url: str, timeout: float = 60.0) -> None:
+def ops_url(gateway: GatewaySettings) -> str:
+    """The gateway's ops listener (`/readyz`, `/metrics`), never its public port."""
+    return f"http://127.0.0.1:{gateway.resolved_ops_port}"
+
+
+async def wait_ready(gateway: GatewaySettings, timeout: float = 60.0) -> None:
     """Until the gateway's `/readyz` answers 200 (its relay has joined the consumer group)."""
-    async with httpx.AsyncClient(base_url=url, timeout=5.0) as http:
+    async with httpx.AsyncClient(base_url=ops_url(gateway), timeout=5.0) as http:
         async with asyncio.timeout(timeout):
             while (await http.get("/readyz")).status_code != 200:  # noqa: ASYNC110 - polling HTTP
                 await asyncio.sleep(0.1)

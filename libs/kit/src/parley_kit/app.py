@@ -9,10 +9,13 @@ from typing import Any
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+from uvicorn.supervisors import Multiprocess
 
 from parley_kit.admission import Admission, in_flight_bound
 from parley_kit.health import ReadinessCheck, health_router
 from parley_kit.last_resort import UnexpectedErrors
+from parley_kit.listeners import OpsListener, listen
 from parley_kit.logs import configure_logging
 from parley_kit.middleware import BodySizeLimit, RequestContext
 from parley_kit.openapi import document_problems
@@ -79,35 +82,50 @@ def create_service_app(
     # Paths and queries with control characters are refused before they take an admission slot.
     app.add_middleware(PrintableTarget)
     app.add_middleware(UnexpectedErrors)
+    # /readyz and /metrics on the ops listener only (see `parley_kit.listeners`).
+    app.add_middleware(OpsListener, port=settings.port, ops_port=settings.resolved_ops_port)
     app.add_middleware(RequestContext, service=service)
+    # The client address: the peer's, or what X-Forwarded-For says when the peer is one of
+    # the trusted proxies (the rightmost address no trusted proxy added). Nobody by default,
+    # so a client cannot pick its own rate-limit key by sending the header.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     return app
 
 
-def serve(
-    app: ASGIApp | str,
-    settings: ServiceSettings,
-    *,
-    factory: bool = False,
-    proxy_headers: bool = True,
-    forwarded_allow_ips: str = "127.0.0.1",
-) -> None:
-    """Run a service with uvicorn; logs stay JSON (uvicorn's own log config is disabled).
+def serve(app: ASGIApp | str, settings: ServiceSettings, *, factory: bool = False) -> None:
+    """Run a service with uvicorn on its port and its ops port; logs stay JSON (uvicorn's own
+    log config is disabled).
 
     `app` is an import string of the app factory (`"parley_x.main:create_app"`, with
     `factory=True`) so that `settings.workers` processes can each build their own app and
-    clients; an app object serves in this one process. `proxy_headers` lets a service behind
-    the gateway see the client address the gateway forwards; the gateway itself turns it off
-    unless it sits behind a trusted proxy.
+    clients; an app object serves in this one process. Both sockets are bound here and
+    shared by every worker, as uvicorn shares its one socket. Forwarded headers are the
+    app's business (`trusted_proxies`), so uvicorn's own handling is off.
     """
-    uvicorn.run(
+    workers = settings.workers if isinstance(app, str) else 1
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         factory=factory,
-        workers=settings.workers if isinstance(app, str) else None,
+        workers=workers,
         log_config=None,
         access_log=False,
-        proxy_headers=proxy_headers,
-        forwarded_allow_ips=forwarded_allow_ips,
+        proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
+    sockets = [
+        listen(settings.host, settings.port),
+        listen(settings.host, settings.resolved_ops_port),
+    ]
+    server = uvicorn.Server(config)
+    try:
+        if workers > 1:
+            Multiprocess(config, sockets=sockets).run()
+        else:
+            server.run(sockets=sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+    if workers == 1 and not server.started:
+        raise SystemExit(3)  # uvicorn's own exit status of a failed startup

@@ -1,6 +1,8 @@
 """Redis connections. Redis is a cache and a rate-limit store: callers treat its failures as
 misses (and count them) rather than failing the request."""
 
+from typing import Any
+
 from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -25,10 +27,16 @@ def fail_fast_retry() -> Retry:
     return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
 
 
-def connect_redis(url: str, *, timeout: float = 0.5) -> "Redis":
+def redis_tls_options(ca_file: str | None) -> dict[str, Any]:
+    """redis-py options of a CA file (a `rediss://` URL: credentials and TLS come with it)."""
+    return {"ssl_ca_certs": ca_file, "ssl_cert_reqs": "required"} if ca_file else {}
+
+
+def connect_redis(url: str, *, timeout: float = 0.5, ca_file: str | None = None) -> "Redis":
     """A client that fails fast, so a down Redis costs a request milliseconds, not seconds."""
     client: Redis = Redis.from_url(
         url,
+        **redis_tls_options(ca_file),
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=fail_fast_retry(),

@@ -50,11 +50,14 @@ async def connect_mongo(
     timeout_ms: int = 5000,
     selection_timeout_ms: int = SERVER_SELECTION_TIMEOUT_MS,
     event_listeners: Sequence[monitoring._EventListener] = (),
+    tls_ca_file: str | None = None,
 ) -> AsyncMongoClient[Any]:
     """Connect and initialise Beanie, then create the models' indexes. `event_listeners`
-    (pymongo command monitoring) let tests see every query a service sends."""
+    (pymongo command monitoring) let tests see every query a service sends. Credentials and
+    TLS come with the URL; `tls_ca_file` is the CA that signs the server's certificate."""
     client: AsyncMongoClient[Any] = StoreClient(
         url,
+        **mongo_tls_options(tls_ca_file),
         serverSelectionTimeoutMS=selection_timeout_ms,
         connectTimeoutMS=timeout_ms,
         tz_aware=True,
@@ -64,6 +67,11 @@ async def connect_mongo(
     await init_beanie(database=client[database], document_models=list(models), skip_indexes=True)
     await create_indexes(models)
     return client
+
+
+def mongo_tls_options(ca_file: str | None) -> dict[str, Any]:
+    """pymongo options of a CA file: TLS on, verified against it (none: what the URL says)."""
+    return {"tls": True, "tlsCAFile": ca_file} if ca_file else {}
 
 
 async def create_indexes(models: Sequence[type[Document]]) -> None:

@@ -41,7 +41,7 @@ from pymongo.errors import DuplicateKeyError
 from parley_contracts.events import EventEnvelope
 from parley_contracts.topics import prefixed
 from parley_kit.group_commit import GroupCommit
-from parley_kit.kafka import ensure_topics, make_producer
+from parley_kit.kafka import KafkaConnection, ensure_topics, make_producer
 from parley_kit.logs import get_logger
 
 log = get_logger(__name__)
@@ -132,11 +132,11 @@ class OutboxRelay:
     def __init__(
         self,
         database: AsyncDatabase[Any],
-        bootstrap: str,
+        kafka: KafkaConnection | str,
         *,
         client_id: str,
         topics: list[str],
-        partitions: int = 6,
+        partitions: int | None = None,  # the connection's own unless given
         batch_size: int = 1000,
         poll_interval: float = 0.5,
         gap_grace: float = 2.0,
@@ -146,7 +146,7 @@ class OutboxRelay:
     ) -> None:
         self._outbox = database[OUTBOX]
         self._leases = database[LEASES]
-        self._bootstrap = bootstrap
+        self._kafka = kafka
         self._client_id = client_id
         self._topics = topics
         self._partitions = partitions
@@ -193,8 +193,8 @@ class OutboxRelay:
 
     async def _connect(self) -> AIOKafkaProducer:
         if self._producer is None:
-            await ensure_topics(self._bootstrap, self._topics, partitions=self._partitions)
-            producer = make_producer(self._bootstrap, client_id=self._client_id)
+            await ensure_topics(self._kafka, self._topics, partitions=self._partitions)
+            producer = make_producer(self._kafka, client_id=self._client_id)
             await producer.start()
             self._producer = producer
             self.connected = True

@@ -10,16 +10,9 @@ def main(argv: list[str]) -> int:
     if argv[1:]:
         print("usage: python -m parley_gateway", file=sys.stderr)
         return 2
-    settings = GatewaySettings()
-    # Behind a trusted proxy (the ingress), its X-Forwarded-For names the client; otherwise
-    # the peer address does, and a client-sent X-Forwarded-For is ignored.
-    serve(
-        "parley_gateway.main:create_app",
-        settings,
-        factory=True,
-        proxy_headers=settings.trust_forwarded_for,
-        forwarded_allow_ips="*" if settings.trust_forwarded_for else "127.0.0.1",
-    )
+    # Behind a trusted proxy (PARLEY_GATEWAY_TRUSTED_PROXIES), its X-Forwarded-For names the
+    # client; otherwise the peer address does, and a client-sent X-Forwarded-For is ignored.
+    serve("parley_gateway.main:create_app", GatewaySettings(), factory=True)
     return 0
 
 

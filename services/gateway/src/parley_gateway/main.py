@@ -14,7 +14,6 @@ import socketio
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
-from faststream.kafka import KafkaBroker
 
 from parley_contracts.topics import CONVERSATIONS, MESSAGES, NOTIFICATIONS, USERS, prefixed
 from parley_gateway.api import docs, proxy, seed
@@ -31,9 +30,10 @@ from parley_gateway.settings import GatewaySettings
 from parley_gateway.upstreams import Service, Upstreams
 from parley_kit.admission import in_flight_bound
 from parley_kit.app import create_service_app
-from parley_kit.cache import connect_redis
+from parley_kit.cache import connect_redis, redis_tls_options
 from parley_kit.health import ReadinessCheck
 from parley_kit.identity import ForwardedIdentity
+from parley_kit.kafka import KafkaConnection
 from parley_kit.last_resort import UnexpectedErrors
 from parley_kit.tokens import JwksVerifier
 
@@ -73,7 +73,9 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
     sio = socketio.AsyncServer(
         async_mode="asgi",
         client_manager=RedisFanout(
-            settings.redis_url, channel=f"{settings.redis_prefix}{settings.socket_channel}"
+            settings.redis_url,
+            channel=f"{settings.redis_prefix}{settings.socket_channel}",
+            redis_options=redis_tls_options(settings.redis_ca_file),
         ),
         cors_allowed_origins=settings.cors_origins or None,
         logger=False,
@@ -83,7 +85,7 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         secret = settings.internal_secret.get_secret_value()
-        redis = connect_redis(settings.redis_url)
+        redis = connect_redis(settings.redis_url, ca_file=settings.redis_ca_file)
         pool = upstream_pool_size(settings)
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(
@@ -145,11 +147,12 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
             RateLimiter(redis, f"{settings.redis_prefix}gw:rate:"),
             SocketPolicy.of(settings),
         )
+        kafka = KafkaConnection.of(settings)
         relay = EventRelay(
             sio,
             connections,
-            KafkaBroker(settings.kafka_bootstrap, client_id="parley-gateway", logger=None),
-            bootstrap=settings.kafka_bootstrap,
+            kafka.broker(client_id="parley-gateway"),
+            kafka=kafka,
             topics=[
                 prefixed(settings.topic_prefix, MESSAGES),
                 prefixed(settings.topic_prefix, CONVERSATIONS),
@@ -157,7 +160,6 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
                 prefixed(settings.topic_prefix, USERS),  # deactivations close sockets
             ],
             group_id=f"{settings.topic_prefix}{settings.relay_group_id}",
-            partitions=settings.kafka_partitions,
         )
         app.state.redis, app.state.http, app.state.relay = redis, http, relay
         app.state.upstreams, app.state.edge = upstreams, edge

@@ -53,9 +53,6 @@ class GatewaySettings(ServiceSettings):
         default=100.0, gt=0, description="unauthenticated requests per client IP"
     )
     ip_burst: int = Field(default=400, ge=1)
-    trust_forwarded_for: bool = Field(
-        default=False, description="take the client IP from X-Forwarded-For (behind a proxy)"
-    )
 
     relay_group_id: str = "parley-gateway-relay"
     socket_channel: str = Field(default="parley-socketio", description="Redis pub/sub channel")

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from gateway_factories import new_tenant
-from gateway_suite import SECRET, Platform, backend, wait_ready
+from gateway_suite import SECRET, Platform, backend, ops_url, wait_ready
 
 from parley_contracts.claims import AccessClaims, Role
 from parley_gateway.main import create_app as create_gateway
@@ -225,10 +225,10 @@ async def test_the_gateway_answers_503_when_a_service_is_down_or_silent(
             }
         )
         async with (
-            serving(create_gateway(gateway), gateway.port),
+            serving(create_gateway(gateway), gateway.port, ops_port=gateway.resolved_ops_port),
             httpx.AsyncClient(base_url=behind.url, timeout=30) as http,
         ):
-            await wait_ready(behind.url)
+            await wait_ready(gateway)
             owner = await new_tenant(http)
             down = await http.get("/v1/conversations", headers=owner.headers)
             legacy = await http.get(
@@ -254,11 +254,13 @@ async def test_a_service_or_the_gateway_at_capacity_answers_503_at_once(
         )
         async with (
             serving(create_messaging(limited), limited.port) as messaging_url,
-            serving(create_gateway(gateway), gateway.port),
+            serving(create_gateway(gateway), gateway.port, ops_port=gateway.resolved_ops_port),
             httpx.AsyncClient(base_url=behind.url, timeout=30) as http,
             httpx.AsyncClient(base_url=messaging_url, timeout=30) as direct,
+            # Every service's metrics are this process's: read at the gateway's ops listener.
+            httpx.AsyncClient(base_url=ops_url(gateway), timeout=30) as metrics,
         ):
-            await wait_ready(behind.url)
+            await wait_ready(gateway)
             owner = await new_tenant(http)
             json_body = {"content-type": "application/json"}
 
@@ -271,7 +273,7 @@ async def test_a_service_or_the_gateway_at_capacity_answers_503_at_once(
                     headers=identity_headers(owner.tenant_id) | json_body,
                 )
             )
-            await until_in_flight(direct, "messaging", 1)
+            await until_in_flight(metrics, "messaging", 1)
             relayed = await http.get("/v1/conversations", headers=owner.headers)
             at_messaging.release()
             assert (await holding).status_code == 201
@@ -283,7 +285,7 @@ async def test_a_service_or_the_gateway_at_capacity_answers_503_at_once(
                     "/v1/conversations", content=at_gateway, headers=owner.headers | json_body
                 )
             )
-            await until_in_flight(http, "gateway", 1)
+            await until_in_flight(metrics, "gateway", 1)
             refused = await http.get("/v1/conversations", headers=owner.headers)
             at_gateway.release()
             created = await holding

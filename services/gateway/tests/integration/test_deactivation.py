@@ -35,11 +35,14 @@ async def test_a_deactivation_closes_the_users_sockets_on_every_replica(
 ) -> None:
     async with backend(stack_urls, isolation) as behind:
         first = behind.gateway
-        second = first.model_copy(update={"port": free_port()})
+        second = first.model_copy(update={"port": free_port(), "ops_port": free_port()})
         second_url = f"http://127.0.0.1:{second.port}"
-        async with serving(create_app(first), first.port), serving(create_app(second), second.port):
-            await wait_ready(behind.url)
-            await wait_ready(second_url)
+        async with (
+            serving(create_app(first), first.port, ops_port=first.resolved_ops_port),
+            serving(create_app(second), second.port, ops_port=second.resolved_ops_port),
+        ):
+            await wait_ready(first)
+            await wait_ready(second)
             async with httpx.AsyncClient(base_url=second_url, timeout=10) as http:
                 owner = await new_tenant(http)
                 ann = await new_user(http, owner, "ann")

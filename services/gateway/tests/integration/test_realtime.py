@@ -164,8 +164,10 @@ async def test_sync_after_gateway_restart_yields_every_message_once_in_order(
     async with backend(stack_urls, isolation) as behind:
         settings = behind.gateway
         seen: dict[int, dict[str, Any]] = {}
-        async with serving(create_app(settings), settings.port):
-            await wait_ready(behind.url)
+        async with serving(
+            create_app(settings), settings.port, ops_port=settings.resolved_ops_port
+        ):
+            await wait_ready(settings)
             async with httpx.AsyncClient(base_url=behind.url, timeout=10) as http:
                 owner = await new_tenant(http)
                 ann = await new_user(http, owner, "ann")
@@ -177,8 +179,10 @@ async def test_sync_after_gateway_restart_yields_every_message_once_in_order(
         await asyncio.sleep(0.5)
         for payload in ann_socket.of_type("message.created"):
             seen[payload["data"]["seq"]] = payload["data"]
-        async with serving(create_app(settings), settings.port):
-            await wait_ready(behind.url)
+        async with serving(
+            create_app(settings), settings.port, ops_port=settings.resolved_ops_port
+        ):
+            await wait_ready(settings)
             await sender
             again = await listen(behind.url, ann)
             try:

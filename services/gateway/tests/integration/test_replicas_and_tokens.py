@@ -27,11 +27,14 @@ async def test_two_replicas_deliver_each_event_once(
 ) -> None:
     async with backend(stack_urls, isolation) as behind:
         first = behind.gateway
-        second = first.model_copy(update={"port": free_port()})
+        second = first.model_copy(update={"port": free_port(), "ops_port": free_port()})
         second_url = f"http://127.0.0.1:{second.port}"
-        async with serving(create_app(first), first.port), serving(create_app(second), second.port):
-            await wait_ready(behind.url)
-            await wait_ready(second_url)
+        async with (
+            serving(create_app(first), first.port, ops_port=first.resolved_ops_port),
+            serving(create_app(second), second.port, ops_port=second.resolved_ops_port),
+        ):
+            await wait_ready(first)
+            await wait_ready(second)
             async with httpx.AsyncClient(base_url=second_url, timeout=10) as via_second:
                 owner = await new_tenant(via_second)
                 ann = await new_user(via_second, owner, "ann")

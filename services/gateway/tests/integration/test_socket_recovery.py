@@ -159,6 +159,8 @@ def _environment(settings: GatewaySettings) -> dict[str, str]:
     """`settings` as the environment of a `python -m parley_gateway` process."""
     env = dict(os.environ)
     for name, value in settings.model_dump().items():
+        if value is None:  # unset (a CA file, say): the process's default is unset too
+            continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         elif isinstance(value, bool):
@@ -169,8 +171,9 @@ def _environment(settings: GatewaySettings) -> dict[str, str]:
     return env
 
 
-async def _wait_started(url: str, process: asyncio.subprocess.Process) -> None:
-    """Until the process answers on `url`, then until it is ready."""
+async def _wait_started(settings: GatewaySettings, process: asyncio.subprocess.Process) -> None:
+    """Until the process answers on its port, then until it is ready."""
+    url = f"http://127.0.0.1:{settings.port}"
     async with httpx.AsyncClient(base_url=url, timeout=5.0) as http, asyncio.timeout(60):
         while True:
             assert process.returncode is None, "the gateway process exited while starting"
@@ -178,7 +181,7 @@ async def _wait_started(url: str, process: asyncio.subprocess.Process) -> None:
                 await http.get("/healthz")
                 break
             await asyncio.sleep(0.1)
-    await wait_ready(url)
+    await wait_ready(settings)
 
 
 async def test_the_users_of_a_killed_gateway_are_announced_offline(
@@ -186,7 +189,7 @@ async def test_the_users_of_a_killed_gateway_are_announced_offline(
 ) -> None:
     async with backend(stack_urls, isolation, presence_ttl_seconds=PRESENCE_TTL) as behind:
         doomed_settings = behind.gateway.model_copy(
-            update={"port": free_port(), "relay_group_id": "doomed-relay"}
+            update={"port": free_port(), "ops_port": free_port(), "relay_group_id": "doomed-relay"}
         )
         doomed_url = f"http://127.0.0.1:{doomed_settings.port}"
         with (tmp_path / "doomed-gateway.log").open("wb") as output:
@@ -200,9 +203,13 @@ async def test_the_users_of_a_killed_gateway_are_announced_offline(
             )
         sockets: list[Listener] = []
         try:
-            async with serving(create_app(behind.gateway), behind.gateway.port):
-                await wait_ready(behind.url)
-                await _wait_started(doomed_url, doomed)
+            async with serving(
+                create_app(behind.gateway),
+                behind.gateway.port,
+                ops_port=behind.gateway.resolved_ops_port,
+            ):
+                await wait_ready(behind.gateway)
+                await _wait_started(doomed_settings, doomed)
                 async with httpx.AsyncClient(base_url=behind.url, timeout=10) as http:
                     owner = await new_tenant(http)
                     ann = await new_user(http, owner, "ann")

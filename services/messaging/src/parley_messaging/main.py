@@ -12,6 +12,7 @@ from parley_kit.app import create_service_app
 from parley_kit.cache import connect_redis
 from parley_kit.health import ReadinessCheck
 from parley_kit.identity import Authenticator, ForwardedIdentity
+from parley_kit.kafka import KafkaConnection
 from parley_kit.locks import RedisLock
 from parley_kit.mongo import connect_mongo, group_commit, ping
 from parley_kit.outbox import Outbox, OutboxRelay
@@ -56,17 +57,18 @@ def create_app(
             settings.mongo_db,
             [*MESSAGING_MODELS],
             event_listeners=mongo_listeners,
+            tls_ca_file=settings.mongo_ca_file,
         )
-        redis = connect_redis(settings.redis_url)
+        redis = connect_redis(settings.redis_url, ca_file=settings.redis_ca_file)
+        kafka = KafkaConnection.of(settings)
         http = httpx.AsyncClient(timeout=5.0, limits=httpx.Limits(max_connections=100))
         secret = settings.internal_secret.get_secret_value()
         database = mongo[settings.mongo_db]
         relay = OutboxRelay(
             database,
-            settings.kafka_bootstrap,
+            kafka,
             client_id="parley-messaging",
             topics=[prefixed(settings.topic_prefix, topic) for topic in TOPICS],
-            partitions=settings.kafka_partitions,
             gap_grace=settings.outbox_gap_grace_seconds,
             poll_interval=settings.outbox_poll_seconds,
         )
@@ -120,10 +122,9 @@ def create_app(
             app.state.conversations.announce_updated,
         )
         user_events = UserEventsListener(
-            settings.kafka_bootstrap,
+            kafka,
             prefixed(settings.topic_prefix, USERS),
             group_id=f"{settings.topic_prefix}{settings.users_consumer_group}",
-            partitions=settings.kafka_partitions,
             handler=succession.on_user_event,
         )
         app.state.messages = MessageService(

@@ -11,10 +11,9 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
 
-from parley_kit.kafka import ensure_topics
+from parley_kit.kafka import KafkaConnection, ensure_topics
 from parley_kit.logs import get_logger
 
 log = get_logger(__name__)
@@ -27,17 +26,15 @@ async def _raw(message: KafkaMessage) -> Any:
 class UserEventsListener:
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaConnection,
         topic: str,
         *,
         group_id: str,
-        partitions: int,
         handler: Callable[[bytes], Awaitable[None]],
     ) -> None:
-        self._bootstrap = bootstrap
+        self._kafka = kafka
         self._topic = topic
-        self._partitions = partitions
-        self._broker = KafkaBroker(bootstrap, client_id="parley-messaging", logger=None)
+        self._broker = kafka.broker(client_id="parley-messaging")
         subscriber = self._broker.subscriber(
             topic, group_id=group_id, auto_offset_reset="earliest", decoder=_raw
         )
@@ -51,7 +48,7 @@ class UserEventsListener:
         delay = 0.5
         while True:
             try:
-                await ensure_topics(self._bootstrap, [self._topic], partitions=self._partitions)
+                await ensure_topics(self._kafka, [self._topic])
                 await self._broker.start()
                 log.info("users topic listener started", topic=self._topic)
                 return

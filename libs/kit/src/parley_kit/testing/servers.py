@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 import uvicorn
 from starlette.types import ASGIApp
 
+from parley_kit.listeners import listen
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -17,12 +19,21 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
-    """Run `app` (with its lifespan) on 127.0.0.1 and yield its base URL until the block ends."""
+async def serving(
+    app: ASGIApp, port: int | None = None, *, ops_port: int | None = None
+) -> AsyncIterator[str]:
+    """Run `app` (with its lifespan) on 127.0.0.1 and yield its base URL until the block ends;
+    with `ops_port`, on that port too (as `parley_kit.app.serve` runs a service). Forwarded
+    headers are the app's business, as in production (uvicorn's own handling is off)."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", proxy_headers=False
+    )
+    sockets = [listen("127.0.0.1", port)]
+    if ops_port is not None:
+        sockets.append(listen("127.0.0.1", ops_port))
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=sockets))
     try:
         for _ in range(600):
             if server.started:
@@ -38,3 +49,5 @@ async def serving(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, 30)
+        for sock in sockets:
+            sock.close()

@@ -29,7 +29,7 @@ from parley_contracts.topics import EventType
 from parley_gateway.realtime.connections import ConnectionRegistry
 from parley_gateway.realtime.envelopes import socket_payload
 from parley_gateway.realtime.rooms import conversation_room, user_room
-from parley_kit.kafka import ensure_topics
+from parley_kit.kafka import KafkaConnection, ensure_topics
 from parley_kit.logs import get_logger
 
 log = get_logger(__name__)
@@ -79,17 +79,15 @@ class EventRelay:
         connections: ConnectionRegistry,
         broker: KafkaBroker,
         *,
-        bootstrap: str,
+        kafka: KafkaConnection,
         topics: list[str],
         group_id: str,
-        partitions: int,
     ) -> None:
         self._sio = sio
         self._connections = connections
         self._broker = broker
-        self._bootstrap = bootstrap
+        self._kafka = kafka
         self._topics = topics
-        self._partitions = partitions
         self.assigned = asyncio.Event()
         subscriber = broker.subscriber(
             *topics,
@@ -109,7 +107,7 @@ class EventRelay:
         delay = 0.5
         while True:
             try:
-                await ensure_topics(self._bootstrap, self._topics, partitions=self._partitions)
+                await ensure_topics(self._kafka, self._topics)
                 await self._broker.start()
                 log.info("event relay started", topics=self._topics)
                 return
