@@ -52,7 +52,7 @@ from perf.options import BenchOptions
 from perf.population import Population, create_population
 from perf.report import build_rows, render_table, write_json
 from perf.stats import compact, error_label, latency_summary, merge_counts, rate
-from perf.suite_process import ROOT
+from perf.suite_process import ROOT, ops_base
 
 Figures = dict[str, Any]
 J = TypeVar("J")
@@ -677,7 +677,7 @@ class Bench:
         """The sum of every in-flight gauge the services expose (None: no such gauge)."""
         from prometheus_client.parser import text_string_to_metric_families
 
-        urls = [f"{self.options.base}/metrics"]
+        urls = [f"{ops_base(self.options.base)}/metrics"]
         if self.options.metrics_url:
             urls.append(self.options.metrics_url)
         total: float | None = None

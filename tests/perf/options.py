@@ -144,7 +144,8 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
     parser.add_argument(
         "--metrics-url",
         default=None,
-        help="messaging /metrics read during the drain (default: :8002 with the default --base)",
+        help="messaging /metrics read during the drain (default: its ops port :9002 with the"
+        " default --base)",
     )
     parser.add_argument("--out", type=Path, default=defaults.out_dir)
     parser.add_argument(
@@ -182,5 +183,5 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
         label=args.label,
     )
     if options.metrics_url is None and options.is_local_default:
-        options = dataclasses.replace(options, metrics_url="http://127.0.0.1:8002/metrics")
+        options = dataclasses.replace(options, metrics_url="http://127.0.0.1:9002/metrics")
     return options.with_smoke() if args.smoke else options

@@ -18,9 +18,17 @@ READY_TIMEOUT = 300.0
 STOP_TIMEOUT = 40.0
 
 
+def ops_base(base: str) -> str:
+    """The gateway's ops listener (/readyz, /metrics) beside the public `base`: its port + 1000,
+    as `make run` places it, unless PARLEY_GATEWAY_OPS_PORT says otherwise."""
+    url = urlsplit(base)
+    port = os.environ.get("PARLEY_GATEWAY_OPS_PORT") or str((url.port or 80) + 1000)
+    return f"{url.scheme}://{url.hostname}:{port}"
+
+
 def ready(base: str) -> bool:
     try:
-        return httpx.get(f"{base}/readyz", timeout=2.0).status_code == 200
+        return httpx.get(f"{ops_base(base)}/readyz", timeout=2.0).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -44,7 +52,9 @@ class SuiteForBench:
             return self
         url = urlsplit(self.base)
         if not self.allowed_to_start or url.hostname not in ("127.0.0.1", "localhost"):
-            raise SystemExit(f"nothing ready at {self.base}/readyz (start it, or use a local URL)")
+            raise SystemExit(
+                f"nothing ready at {ops_base(self.base)}/readyz (start it, or use a local URL)"
+            )
         self.log.parent.mkdir(parents=True, exist_ok=True)
         environment = dict(os.environ) | {"PYTHONUNBUFFERED": "1"}
         if url.port:

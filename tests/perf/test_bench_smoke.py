@@ -28,7 +28,7 @@ def smoke_options(suite: ProcessSuite, urls: StackUrls, out: Path) -> BenchOptio
             engines=EngineUrls(
                 urls.mongo_url, urls.redis_url, urls.kafka_bootstrap, urls.elasticsearch_url
             ),
-            metrics_url=f"{suite.url('messaging')}/metrics",
+            metrics_url=f"{suite.ops_url('messaging')}/metrics",
             out_dir=out,
             start_suite=False,
         ).with_smoke(),

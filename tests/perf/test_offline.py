@@ -105,7 +105,7 @@ def test_the_command_line_defaults_are_the_issue_s_scenarios() -> None:
     assert options.fanout_sockets == 200
     assert options.fanout_rate == 500
     assert options.base == "http://127.0.0.1:8000"
-    assert options.metrics_url == "http://127.0.0.1:8002/metrics"
+    assert options.metrics_url == "http://127.0.0.1:9002/metrics"
     other = parse_options(["--base", "http://127.0.0.1:9000/", "--only", "send,history"])
     assert other.base == "http://127.0.0.1:9000"
     assert other.metrics_url is None
