@@ -35,7 +35,7 @@ format: install ## Apply ruff fixes and formatting
 test-unit: install ## Unit tests only (no engines)
 	$(UV) run --frozen pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
-test: lint stack-up ## Lint, bring up the engines, run every test (unit, integration, e2e)
+test: lint stack-up k8s-tools ## Lint, bring up the engines, run every test (unit, integration, e2e)
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 .PHONY: test-faults
@@ -71,3 +71,4 @@ clean: ## Remove the venv and caches (not the engine cache; see stack-clean)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 include deploy/local/stack.mk
+include deploy/k8s/tools.mk
