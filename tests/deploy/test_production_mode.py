@@ -42,4 +42,3 @@ def test_production_refuses_the_env_file_placeholder() -> None:
     result = start("gateway", environment="production", internal_secret=PLACEHOLDER)
     assert result.returncode != 0
     assert "PARLEY_GATEWAY_INTERNAL_SECRET is a placeholder" in result.stderr
-
