@@ -19,6 +19,7 @@ limit also lets requests through without Redis rather than taking the platform d
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -30,7 +31,7 @@ from parley_contracts.claims import AccessClaims, Role
 from parley_gateway.upstreams import Service, Upstreams
 from parley_kit.cache import REDIS_FAILURES
 from parley_kit.logs import get_logger
-from parley_kit.problems import ServiceUnavailable, Unauthorized
+from parley_kit.problems import ProblemError, ServiceUnavailable, Unauthorized
 
 log = get_logger(__name__)
 
@@ -87,6 +88,35 @@ class AuthzVersions:
         if roles is not None and roles != claims.roles:
             return claims.model_copy(update={"roles": roles})
         return claims
+
+    async def outdated(self, claims: Sequence[AccessClaims]) -> list[tuple[AccessClaims, int]]:
+        """The claims below their user's current version, each with that version (one MGET);
+        none when Redis does not answer (the next check asks again)."""
+        if not claims:
+            return []
+        try:
+            values = await self._redis.mget([self.key(c) for c in claims])
+        except (RedisError, OSError) as exc:
+            REDIS_FAILURES.labels("gateway", "authz-read").inc()
+            log.warning("authorization versions unreadable", error=str(exc))
+            return []
+        found = []
+        for held, value in zip(claims, values, strict=True):
+            version = _version(value if isinstance(value, bytes) else None)
+            if version is not None and held.av < version:
+                found.append((held, version))
+        return found
+
+    async def deactivated(self, claims: AccessClaims) -> bool:
+        """Whether auth's store says the user is deactivated (or gone); False when auth cannot
+        say right now."""
+        try:
+            await self._fetch(claims)
+        except Unauthorized:
+            return True
+        except ProblemError as exc:
+            log.warning("account state not read", error=exc.detail)
+        return False
 
     def _remember(self, key: str, version: int) -> None:
         if self._remembered.get(key) == version:

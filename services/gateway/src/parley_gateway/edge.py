@@ -39,6 +39,11 @@ class Edge:
         self._per_user = per_user
         self._per_ip = per_ip
 
+    @property
+    def authz(self) -> AuthzVersions:
+        """The authorization versions the edge checks tokens against (sockets re-check)."""
+        return self._authz
+
     async def _signed(self, token: str) -> AccessClaims:
         """The claims of a token with a valid signature, audience, issuer and lifetime."""
         try:

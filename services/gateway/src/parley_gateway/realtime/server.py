@@ -17,6 +17,12 @@ Registrations survive a Redis restart: every replica re-asserts its sockets on a
 notices a lost registry within about a second (a marker key of its own) and then re-reads
 its sockets' rooms, so a socket is put into conversations it joined meanwhile. The heartbeat
 also sweeps the sockets of dead replicas and announces their users `offline`.
+
+A deactivated user's sockets are closed by the relay as soon as `user.deactivated` arrives.
+The heartbeat closes what that misses (a socket registered while the relay read the user's
+sockets, or an event Kafka has not delivered yet): a socket whose token is below its user's
+current authorization version is checked with auth, and closed (`session_expired`) if the
+account is deactivated. A token outdated by a role change keeps its socket until it expires.
 """
 
 import asyncio
@@ -64,6 +70,10 @@ SOCKETS_EXPIRED = Counter(
 REGISTRY_RECOVERIES = Counter(
     "parley_gateway_socket_registry_recoveries_total",
     "times a replica re-asserted its sockets and re-read their rooms after Redis lost them",
+)
+SOCKETS_OF_DEACTIVATED = Counter(
+    "parley_gateway_deactivated_sockets_swept_total",
+    "sockets the heartbeat closed because their user was deactivated (the relay missed them)",
 )
 PRESENCE_SWEPT = Counter(
     "parley_gateway_presence_swept_total", "users announced offline after their replica died"
@@ -122,6 +132,8 @@ class RealtimeServer:
         self._loops: list[asyncio.Task[None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._resync_pending = False
+        # Users whose outdated tokens auth confirmed active, at which version: not asked again.
+        self._confirmed_active: dict[tuple[str, str], int] = {}
         sio.on("connect", self.connect)
         sio.on("disconnect", self.disconnect)
         sio.on("typing", self.typing)
@@ -170,6 +182,23 @@ class RealtimeServer:
         for tenant_id, user_id in await self._connections.sweep():
             PRESENCE_SWEPT.inc()
             await self._announce_offline(tenant_id, user_id)
+        await self._close_deactivated()
+
+    async def _close_deactivated(self) -> None:
+        authz = self._edge.authz
+        held = [session.claims for session in self._sessions.values()]
+        outdated = {(c.tid, c.sub): (c, version) for c, version in await authz.outdated(held)}
+        for user, (claims, version) in outdated.items():
+            if self._confirmed_active.get(user) == version:
+                continue
+            if not await authz.deactivated(claims):
+                self._confirmed_active[user] = version
+                continue
+            for sid, session in list(self._sessions.items()):
+                if (session.claims.tid, session.claims.sub) == user:
+                    SOCKETS_OF_DEACTIVATED.inc()
+                    await self._end(sid, session.claims, "the account is deactivated")
+        self._confirmed_active = {u: v for u, v in self._confirmed_active.items() if u in outdated}
 
     async def _check_registry(self) -> None:
         if await self._connections.registrations_lost() or self._resync_pending:
@@ -395,6 +424,14 @@ class RealtimeServer:
                 "reauth_required", claims.tid, {"expires_at": timestamp(claims.exp)}
             )
             await self.sio.emit("reauth_required", payload, to=sid)
+
+    async def _end(self, sid: str, claims: AccessClaims, detail: str) -> None:
+        """Tell the socket why (`session_expired`, status 401), then disconnect it."""
+        payload = ephemeral_payload(
+            "session_expired", claims.tid, {"status": 401, "detail": detail}
+        )
+        await self.sio.emit("session_expired", payload, to=sid)
+        await self.sio.disconnect(sid)
 
     async def _expire(self, sid: str, claims: AccessClaims) -> None:
         if not self._current(sid, claims):
