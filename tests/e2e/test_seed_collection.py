@@ -392,6 +392,16 @@ async def test_get_messages_by_elastic_search_as_the_collection_sends_it(
     assert all(m["conversationId"] == world.conversation["_id"] for m in found["data"])
 
 
+async def test_seed_search_takes_colons_and_dashes_as_text(
+    http: httpx.AsyncClient, world: SeedWorld
+) -> None:
+    """The seed's clients know no search operators: `note:x` is text for them, not a 422."""
+    url = f"/api/conversations/{world.conversation['_id']}/messages/search"
+    response = await http.get(url, params={"q": "note:x -draft"}, headers=world.headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["totalElements"] == 0
+
+
 # --- Intranet email domains at signup --------------------------------------------------------
 
 

@@ -396,7 +396,13 @@ class SeedCompat:
         items: list[dict[str, Any]] = []
         total = 0
         for page in range(1, page_no + 1):
-            params = [("q", q), ("conversation_id", conversation_id), ("limit", str(page_size))]
+            # The seed's clients know no operators: `note:x` or `-draft` is text to them.
+            params = [
+                ("q", q),
+                ("syntax", "plain"),
+                ("conversation_id", conversation_id),
+                ("limit", str(page_size)),
+            ]
             if cursor is not None:
                 params.append(("cursor", cursor))
             result = await self._call(

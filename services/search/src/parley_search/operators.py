@@ -177,6 +177,15 @@ def parse_query(q: str) -> ParsedQuery:
     return parsed
 
 
+def plain_query(q: str) -> ParsedQuery:
+    """`q` as words only, for clients that predate the operators (the seed's `/api` search):
+    `note:x`, `-draft` and quotes are searched as the text they are, never as syntax."""
+    words = [token for token in q.replace('"', " ").split() if has_text(token)]
+    if not words:
+        raise InvalidInput(LOC, NOTHING_TO_SEARCH)
+    return ParsedQuery(words=words)
+
+
 # --- which words may be matched fuzzily ----------------------------------------------------
 
 _CASE_CHANGE = re.compile(r"[a-z][A-Z]")

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from parley_contracts.cursors import InvalidInput
-from parley_search.operators import fuzzy_eligible, parse_query
+from parley_search.operators import fuzzy_eligible, parse_query, plain_query
 from parley_search.suggestions import did_you_mean, edit_distance
 
 
@@ -123,3 +123,13 @@ def test_did_you_mean_uses_only_the_highlighted_words() -> None:
     assert did_you_mean(q, parse_query(q), fragments) == "from:ann deployment brötchen"
     assert did_you_mean("deployment", parse_query("deployment"), fragments) is None
     assert did_you_mean("zzzzzz", parse_query("zzzzzz"), fragments) is None
+
+
+def test_plain_syntax_searches_every_token_as_text() -> None:
+    parsed = plain_query('note:x -draft "deploy now"')
+    assert parsed.words == ["note:x", "-draft", "deploy", "now"]
+    assert not parsed.has_operators
+    assert not parsed.excluded_words
+    assert not parsed.phrases
+    with pytest.raises(InvalidInput):
+        plain_query('"" ...')

@@ -1,6 +1,6 @@
 """`GET /v1/search/messages` of API.md. Thin: parse, call the service, answer."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -8,7 +8,7 @@ from parley_contracts.cursors import MAX_CURSOR_CHARS
 from parley_contracts.resources import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, SearchPage
 from parley_contracts.validation import MAX_SEARCH_QUERY_CHARS, Instant
 from parley_kit.identity import CurrentClaims
-from parley_search.operators import parse_query
+from parley_search.operators import parse_query, plain_query
 from parley_search.query import SearchText
 from parley_search.service import SearchRequest, SearchService
 
@@ -48,13 +48,17 @@ async def search_messages(
     before: Annotated[Instant | None, Query()] = None,
     cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
+    syntax: Annotated[
+        Literal["operators", "plain"],
+        Query(description="`plain`: every token of `q` is text to find, no operators or quotes"),
+    ] = "operators",
 ) -> SearchPage:
     """Full-text search over the caller's conversations: relevance blended with recency,
     ties newest first; exact and prefix matches before typo-tolerant ones."""
     text = q.strip() or q
     request = SearchRequest(
         q=text,
-        parsed=parse_query(text),
+        parsed=plain_query(text) if syntax == "plain" else parse_query(text),
         conversation_id=conversation_id,
         sender_id=sender_id,
         after=after,
