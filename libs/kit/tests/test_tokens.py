@@ -200,6 +200,21 @@ async def test_a_retiring_key_verifies_until_its_expiry_and_nothing_after() -> N
     assert server.fetches == 1  # the expiry decides; no refetch can revive a retiring key
 
 
+async def test_a_staged_key_that_signs_brings_the_expiry_of_the_key_it_replaced() -> None:
+    old, new = make_key(), make_key()
+    server = JwksServer([jwk_of(old, "k1"), jwk_of(new, "k2") | {"state": "staged"}])
+    verifier = make_verifier(server)
+    await verifier.verify(sign(old, "k1"))
+    gone = int(time.time()) - 1  # promoted, and the old key's tokens all expired since
+    server.keys = [jwk_of(old, "k1") | {"state": "retiring", "exp": gone}, jwk_of(new, "k2")]
+
+    await verifier.verify(sign(new, "k2"))
+
+    assert server.fetches == 2
+    with pytest.raises(InvalidToken, match="retired"):
+        await verifier.verify(sign(old, "k1"))
+
+
 async def test_a_stale_cache_answers_with_the_known_key_while_auth_is_down() -> None:
     key = make_key()
     server = JwksServer([jwk_of(key, "k1")])

@@ -6,7 +6,9 @@ fetches are at least `min_refetch_seconds` apart (a flood of made-up key ids cos
 fetch per interval and each such request at most that long), but a key published since the last
 fetch is never refused for having come too soon after it: a token signed by a just-promoted key
 is accepted by every verifier at once. A key published with `exp` (a retiring key, see
-parley_auth.keys) verifies nothing past that time, without waiting for a refetch.
+parley_auth.keys) verifies nothing past that time, without waiting for a refetch. A key cached
+as `"state": "staged"` that signs a token has been promoted since: that token waits for a
+refetch too (once), which brings the expiry of the key it replaced.
 
 `alg: none` and every HMAC algorithm are refused before any key is looked at, so a token
 "signed" with the public key as an HMAC secret can never pass.
@@ -15,6 +17,7 @@ parley_auth.keys) verifies nothing past that time, without waiting for a refetch
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -43,6 +46,7 @@ class KeysUnavailable(Exception):
 class _PublishedKey:
     key: PyJWK
     expires_at: float | None  # unix time past which it verifies nothing (a retiring key)
+    staged: bool  # published ahead of signing when fetched: a token of it means a promotion
 
 
 def _expiry(value: Any) -> float | None:
@@ -63,8 +67,12 @@ class JwksVerifier:
         cache_seconds: float = 300.0,
         leeway_seconds: float = 5.0,
         min_refetch_seconds: float = 1.0,
+        jwks_source: Callable[[], Awaitable[dict[str, Any]]] | None = None,
     ) -> None:
+        """`jwks_source` replaces the fetch from `jwks_url` (auth verifies with its own keys
+        in-process: its public URL may not lead back to itself)."""
         self._url = jwks_url
+        self._source = jwks_source
         self._issuer = issuer
         self._audience = audience
         self._http = http
@@ -89,11 +97,16 @@ class JwksVerifier:
                 continue
             if key.algorithm_name not in ALLOWED_ALGORITHMS:
                 continue
-            keys[str(entry.get("kid", ""))] = _PublishedKey(key, _expiry(entry.get("exp")))
+            keys[str(entry.get("kid", ""))] = _PublishedKey(
+                key, _expiry(entry.get("exp")), entry.get("state") == "staged"
+            )
         self._keys = keys
         self._fetched_at = time.monotonic()
 
     async def refresh(self) -> None:
+        if self._source is not None:
+            self.load_jwks(await self._source())
+            return
         try:
             response = await self._http.get(self._url, timeout=5.0)
             response.raise_for_status()
@@ -119,7 +132,7 @@ class JwksVerifier:
             if self._attempt_failure is not None:
                 raise KeysUnavailable(self._attempt_failure)
 
-    async def _refresh_in_background(self, moment: float) -> None:
+    async def _refresh_or_keep(self, moment: float) -> None:
         try:
             await self._fetch_since(moment)
         except KeysUnavailable as exc:
@@ -132,10 +145,13 @@ class JwksVerifier:
         arrived = time.monotonic()
         if kid not in self._keys:
             await self._fetch_since(arrived)
+        elif self._keys[kid].staged:
+            # Promoted since the fetch: learn when the key it replaced stops verifying.
+            await self._refresh_or_keep(arrived)
         elif arrived - self._fetched_at > self._cache_seconds and not self._refresh_running():
             # A known key answers now; the refetch runs beside (it only adds keys or drops
             # retired ones, and retiring keys carry their own expiry).
-            self._refreshing = asyncio.create_task(self._refresh_in_background(arrived))
+            self._refreshing = asyncio.create_task(self._refresh_or_keep(arrived))
         published = self._keys.get(kid)
         if published is None:
             raise InvalidToken("unknown signing key")

@@ -2,7 +2,9 @@
 
 A key's life, each step taken by an operator (`python -m parley_auth.rotation`, `make keys`):
 
-- **staged**: created and published in the JWKS; nothing signs with it yet.
+- **staged**: created and published in the JWKS (marked `"state": "staged"`); nothing signs
+  with it yet. A verifier that sees it sign refetches the JWKS, which brings the retiring key's
+  expiry.
 - **current**: `promote` makes it the one key that signs, once it has been published for
   `key_publish_seconds` (every verifier's cached JWKS then holds it; a verifier that lacks it
   refetches on the unknown `kid` anyway). The key it replaces turns retiring.
@@ -335,9 +337,13 @@ class SigningKeys:
             if status.state is KeyState.RETIRED:
                 continue
             jwk: dict[str, str | int] = dict(records[status.kid].public_jwk)
+            if status.state is KeyState.STAGED:
+                # A verifier that sees this key sign refetches, and so learns the expiry of
+                # the key it replaced.
+                jwk["state"] = status.state.value
             if status.state is KeyState.RETIRING and status.ready_at is not None:
                 # Verifiers refuse this key past its `exp` without waiting for a refetch.
-                jwk["exp"] = int(status.ready_at.timestamp())
+                jwk |= {"state": status.state.value, "exp": int(status.ready_at.timestamp())}
             published.append(jwk)
         if current.kid not in self._private:
             self._private[current.kid] = _load_private(records[current.kid].private_pem)
@@ -368,6 +374,10 @@ class SigningKeys:
 
     def jwks(self) -> dict[str, list[dict[str, str | int]]]:
         return {"keys": list(self._loaded.published) if self._loaded else []}
+
+    async def current_jwks(self) -> dict[str, Any]:
+        """The JWKS as this replica publishes it now (auth's own verifier reads it here)."""
+        return dict(self.jwks())
 
     def sign(self, claims: dict[str, Any]) -> str:
         if self._loaded is None:

@@ -1,0 +1,92 @@
+"""The e2e process suite with two replicas of auth and of the gateway, and the settings an
+operations test needs (short token lifetime, short key-rotation waits). Replicas are named
+`<service>-2`; each runs as its own process on its own port, configured only by environment."""
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+from e2e_suite import ProcessSuite
+
+from parley_kit.testing.servers import free_port
+
+REPLICAS = ("auth-2", "gateway-2")
+ACCESS_TOKEN_SECONDS = 30
+
+
+@dataclass
+class ReplicatedSuite(ProcessSuite):
+    overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.ports |= {replica: free_port() for replica in REPLICAS}
+        self.ops_ports |= {replica: free_port() for replica in REPLICAS}
+        keys = {
+            "ACCESS_TOKEN_SECONDS": str(ACCESS_TOKEN_SECONDS),
+            "KEY_PUBLISH_SECONDS": "2",
+            "KEY_RETIRE_MARGIN_SECONDS": "2",
+            "KEY_POLL_SECONDS": "0.2",
+        }
+        self.overrides = {
+            "auth": keys | {"PUBLIC_URL": self.url("auth")},
+            "auth-2": keys | {"PUBLIC_URL": self.url("auth-2")},
+            # The gateways verify tokens with the second auth replica's JWKS while the first
+            # issues them: a replica that lags behind a promotion would show as a 401.
+            "gateway": {"JWKS_URL": f"{self.url('auth-2')}/.well-known/jwks.json"},
+            "gateway-2": {"JWKS_URL": f"{self.url('auth-2')}/.well-known/jwks.json"},
+        }
+
+    @staticmethod
+    def service_of(name: str) -> str:
+        return name.split("-")[0]
+
+    def environment(self, service: str) -> dict[str, str]:
+        """`service` may name a replica: its own port, the rest as its service."""
+        kind = self.service_of(service)
+        values = super().environment(kind)
+        prefix = f"PARLEY_{kind.upper()}_"
+        values[f"{prefix}PORT"] = str(self.ports[service])
+        values[f"{prefix}OPS_PORT"] = str(self.ops_ports[service])
+        values |= {f"{prefix}{k}": v for k, v in self.overrides.get(service, {}).items()}
+        return values
+
+    def start(self, service: str) -> None:
+        env = (
+            {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+            | self.environment(service)
+            | {"PYTHONUNBUFFERED": "1"}
+        )
+        with self.log(service).open("ab") as log:
+            self.processes[service] = subprocess.Popen(
+                [sys.executable, "-m", f"parley_{self.service_of(service)}"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def start_all(self) -> None:
+        for name in ("auth", "auth-2", "messaging", "search", "gateway", "gateway-2"):
+            self.start(name)
+        self.wait_ready(*self.processes)
+
+    def terminate(self, service: str) -> subprocess.Popen[bytes]:
+        """SIGTERM, as Kubernetes sends after preStop: the process drains and exits."""
+        process = self.processes.pop(service)
+        process.send_signal(signal.SIGTERM)
+        return process
+
+    def rotation(self, *arguments: str) -> subprocess.CompletedProcess[str]:
+        """`python -m parley_auth.rotation ...` with auth's environment (as a k8s Job runs it)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+        return subprocess.run(
+            [sys.executable, "-m", "parley_auth.rotation", *arguments],
+            env=env | self.environment("auth"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
