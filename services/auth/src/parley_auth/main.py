@@ -61,7 +61,10 @@ def create_app(
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             http=http,
-            cache_seconds=settings.jwks_cache_seconds,
+            # Auth's own keys, in-process: as fresh as the keys it signs with.
+            cache_seconds=settings.key_poll_seconds,
+            min_refetch_seconds=0,
+            jwks_source=keys.current_jwks,
         )
         verifier.load_jwks(keys.jwks())
         # Every replica follows the store's keys: a promotion anywhere reaches all of them.
