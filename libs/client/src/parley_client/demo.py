@@ -1,8 +1,8 @@
 """`python -m parley_client.demo` (or `make demo`): seed a demo tenant and print how to use it.
 
 Creates tenant `demo` with users ada (owner), bob and cy, a group conversation and a direct
-one with a few messages, in which bob mentions cy. Running it again reuses what exists (it
-logs in instead).
+one with a few messages, in which bob mentions cy and ada (the group's admin) pins the launch
+date. Running it again reuses what exists (it logs in instead).
 """
 
 import argparse
@@ -56,6 +56,11 @@ async def seed(gateway: str) -> int:
             mentions = await cy.notifications(limit=1)
         mention = mentions.items[0]
         unread_mentions = (await cy.get_conversation(group.id)).unread_mention_count
+        # A pin: the group's admin pins the first message (`message.pinned` on members' sockets).
+        pinned = await ada.pins(group.id)
+        if not pinned:
+            first = (await ada.list_messages(group.id, after_seq=0, limit=1)).items[0]
+            pinned = [await ada.pin_message(group.id, first.id)]
         token = ada.access_token
     finally:
         for client in clients:
@@ -68,6 +73,8 @@ Demo tenant "{TENANT}" is ready at {gateway}
   direct    ada <-> bob {direct.id}
   mention   bob -> cy in "launch": "{mention.excerpt}"
             (cy: {unread_mentions} unread mention(s); GET /v1/me/notifications as cy lists it)
+  pin       ada pinned in "launch": "{pinned[0].content}"
+            (GET /v1/conversations/{group.id}/pins)
 
 Ada's access token (15 minutes):
   export TOKEN={token}
