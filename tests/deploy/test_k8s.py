@@ -4,6 +4,7 @@ secret in a ConfigMap, config changes roll pods, and the workloads hardened, spr
 and shut down gracefully."""
 
 import base64
+import ipaddress
 import json
 import re
 import subprocess
@@ -409,3 +410,20 @@ def test_a_pod_leaves_the_load_balancers_before_it_stops_and_finishes_in_time(ov
         assert pod["terminationGracePeriodSeconds"] >= pause + graceful + 10, name
         rollout = deployment["spec"]["strategy"]["rollingUpdate"]
         assert rollout["maxUnavailable"] == 0, name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_gateway_believes_forwarded_addresses_and_only_from_private_proxies(
+    overlay: str,
+) -> None:
+    config = config_data(render(overlay))
+    for service in SERVICES:
+        proxies = json.loads(config[f"{prefix(service)}TRUSTED_PROXIES"])
+        if service != "gateway":
+            assert proxies == [], service
+            continue
+        assert proxies, "the gateway sits behind the ingress controller"
+        for cidr in proxies:
+            network = ipaddress.ip_network(cidr)
+            assert network.is_private, cidr
+            assert network.prefixlen >= 8, cidr
