@@ -54,6 +54,12 @@ stop: install ## Stop the suite a `make run` started (from any terminal); engine
 status: install ## Show each service and engine with its health and version
 	$(VENV)/bin/python deploy/run/suite.py status
 
+.PHONY: keys
+# Rotation: `make keys KEYS=stage`, then `promote`, then `retire`; each refuses (exit 1) while too
+# early and says until when. Configured like auth (PARLEY_AUTH_* variables); docs/operations.md.
+keys: install ## Signing-key rotation step KEYS=status|stage|promote|retire (FORCE=1: do not wait)
+	$(UV) run --frozen python -m parley_auth.rotation $${KEYS:-status} $${FORCE:+--force}
+
 .PHONY: bench
 bench: install ## Measure throughput and latency against the suite at :8000 (started if none is ready); BENCH_ARGS="--help"
 	PYTHONPATH=tests $(UV) run --frozen python -m perf $(BENCH_ARGS)

@@ -149,6 +149,11 @@ def key_statuses(records: list[SigningKeyRecord], times: RotationTimes) -> list[
     return statuses
 
 
+def _unstaged(records: list[SigningKeyRecord]) -> bool:
+    """Keys written before rotation had stages (none was ever promoted)."""
+    return bool(records) and all(record.promoted_at is None for record in records)
+
+
 def _generate_pem() -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return key.private_bytes(
@@ -187,7 +192,22 @@ class KeyStore:
         return await SigningKeyRecord.find_all().to_list()
 
     async def statuses(self) -> list[KeyStatus]:
-        return key_statuses(await self.records(), self.times)
+        records = await self.records()
+        if _unstaged(records):
+            records = self._adopted(records)
+        return key_statuses(records, self.times)
+
+    def _adopted(self, records: list[SigningKeyRecord]) -> list[SigningKeyRecord]:
+        # Before stages, a key signed from its creation and `retired_at` meant "stopped
+        # signing"; it stayed published for a token lifetime. Read them as exactly that.
+        now = datetime.now(UTC)
+        adopted = []
+        for record in records:
+            update: dict[str, Any] = {"promoted_at": _aware(record.created_at)}
+            if record.retired_at and _aware(record.retired_at) + self.times.retire_after > now:
+                update["retired_at"] = None
+            adopted.append(record.model_copy(update=update))
+        return adopted
 
     async def generation(self) -> str | None:
         value = await self._redis.get(self._generation_key)
@@ -215,20 +235,12 @@ class KeyStore:
             await self._insert(promoted_at=datetime.now(UTC))
             await self._changed()
             return
-        if all(record.promoted_at is None for record in records):
-            await self._adopt_unstaged(records)
-
-    async def _adopt_unstaged(self, records: list[SigningKeyRecord]) -> None:
-        # Before stages, a key signed from its creation and `retired_at` meant "stopped
-        # signing"; it stayed published for a token lifetime. Keep exactly that.
-        now = datetime.now(UTC)
-        collection = SigningKeyRecord.get_pymongo_collection()  # unscoped: service-wide keys
-        for record in records:
-            update: dict[str, Any] = {"promoted_at": _aware(record.created_at)}
-            if record.retired_at and _aware(record.retired_at) + self.times.retire_after > now:
-                update["retired_at"] = None
-            await collection.update_one({"_id": record.id}, {"$set": update})
-        await self._changed()
+        if _unstaged(records):
+            collection = SigningKeyRecord.get_pymongo_collection()  # unscoped: service-wide
+            for record in self._adopted(records):
+                update = {"promoted_at": record.promoted_at, "retired_at": record.retired_at}
+                await collection.update_one({"_id": record.id}, {"$set": update})
+            await self._changed()
 
     async def stage(self) -> KeyStatus:
         """A new key, published but not signing; the staged key itself if there is one."""

@@ -8,14 +8,16 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import jwt
 import pytest
 from auth_factories import cheap_hasher, login_body, make_settings, tenant_body
+from pymongo import AsyncMongoClient
 
+from parley_auth.keys import _generate_pem, _public_jwk
 from parley_auth.main import create_app
 from parley_auth.settings import AuthSettings
 from parley_kit.testing.servers import serving
@@ -152,3 +154,48 @@ async def test_stage_promote_retire_reach_every_replica_and_refuse_what_would_br
     states = {key["kid"]: key["state"] for key in keys_of(rotation(settings, "status"))}
     assert states == {old: "retired", new: "current"}
     assert rotation(settings, "retire").returncode == 1, "nothing left to retire"
+
+
+async def test_keys_written_before_rotation_had_stages_keep_their_meaning(
+    settings: AuthSettings,
+) -> None:
+    now = datetime.now(UTC)
+    long_gone, replaced, current = (_generate_pem() for _ in range(3))
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url)
+    try:
+        await mongo[settings.mongo_db]["signing_keys"].insert_many(
+            [
+                legacy(long_gone, now - timedelta(days=2), retired=now - timedelta(days=1)),
+                legacy(replaced, now - timedelta(days=1), retired=now - timedelta(seconds=5)),
+                legacy(current, now - timedelta(seconds=5), retired=None),
+            ]
+        )
+    finally:
+        await mongo.close()
+
+    async with (
+        serving(create_app(settings, password_hasher=cheap_hasher())) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as client,
+    ):
+        keys = await published(client)
+        created = await client.post("/v1/tenants", json=tenant_body("legacy"))
+        assert created.status_code == 201, created.text
+        token = created.json()["tokens"]["access_token"]
+
+    replaced_kid, current_kid = _public_jwk(replaced)[0], _public_jwk(current)[0]
+    assert set(keys) == {replaced_kid, current_kid}, "the one retired a day ago stays withdrawn"
+    assert keys[replaced_kid]["state"] == "retiring"
+    assert "exp" not in keys[current_kid]
+    assert jwt.get_unverified_header(token)["kid"] == current_kid
+
+
+def legacy(pem: str, created: datetime, retired: datetime | None) -> dict[str, Any]:
+    """A signing key document as auth wrote it before stages: `retired_at` = stopped signing."""
+    kid, jwk = _public_jwk(pem)
+    return {
+        "kid": kid,
+        "private_pem": pem,
+        "public_jwk": jwk,
+        "created_at": created,
+        "retired_at": retired,
+    }
