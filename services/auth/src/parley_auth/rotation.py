@@ -31,8 +31,10 @@ STEPS = ("status", "stage", "promote", "retire")
 
 async def run_step(settings: AuthSettings, step: str, *, force: bool = False) -> list[KeyStatus]:
     """Take one step under the `signing-keys` lock; the keys it concerns (all, for status)."""
-    mongo = await connect_mongo(settings.mongo_url, settings.mongo_db, AUTH_MODELS)
-    redis = connect_redis(settings.redis_url, timeout=2.0)
+    mongo = await connect_mongo(
+        settings.mongo_url, settings.mongo_db, AUTH_MODELS, tls_ca_file=settings.mongo_ca_file
+    )
+    redis = connect_redis(settings.redis_url, timeout=2.0, ca_file=settings.redis_ca_file)
     try:
         store = key_store(redis, settings)
         locks = RedisLock(redis, f"{settings.redis_prefix}auth:lock:", service="auth")
