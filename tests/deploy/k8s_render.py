@@ -11,11 +11,11 @@
 - `custom_resource_problems(objects)`: the CRD schemas, checked in Python (jsonschema).
 """
 
+import importlib.util
 import json
 import secrets
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from functools import cache
@@ -35,8 +35,13 @@ KUBERNETES_VERSIONS = ["1.30.0", "1.31.0", "1.32.0", "1.33.0"]
 SERVICES = ["gateway", "auth", "messaging", "search"]
 CUSTOM_KINDS = {"HTTPRoute", "ServiceMonitor", "PrometheusRule"}
 
-sys.path.insert(0, str(K8S))
-import tools  # noqa: E402  (deploy/k8s/tools.py: builds and caches kustomize and kubeconform)
+# deploy/k8s/tools.py builds and caches kustomize and kubeconform; loaded under a name of its
+# own (it is a script, not a package).
+_spec = importlib.util.spec_from_file_location("parley_k8s_tools", K8S / "tools.py")
+assert _spec is not None
+assert _spec.loader is not None
+tools = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tools)
 
 Object = dict[str, Any]
 
