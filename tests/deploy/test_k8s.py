@@ -160,6 +160,8 @@ def test_the_hand_written_renderer_is_gone() -> None:
 def test_config_map_and_secrets_carry_every_setting_once(overlay: str) -> None:
     objects = render(overlay)
     config = set(config_data(objects))
+    every = set().union(*(variables(s) for s in SERVICES))
+    assert config <= every, f"not a setting of any service: {sorted(config - every)}"
     for service in SERVICES:
         from_secret = set(secret_data(objects, service))
         mine = {v for v in config if v.startswith(prefix(service))}
