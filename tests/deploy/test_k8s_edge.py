@@ -2,10 +2,11 @@
 HTTPRoute with the same matches, both routing exactly the gateway's public paths to its
 public port; /readyz and /metrics (and the ops port) never reachable through them."""
 
+import ast
 from typing import Any
 
 import pytest
-from k8s_render import OVERLAYS, by_kind, render
+from k8s_render import OVERLAYS, ROOT, by_kind, render
 
 from parley_gateway.api import docs, proxy, seed
 from parley_kit.listeners import OPS_PATHS
@@ -122,3 +123,17 @@ def test_no_route_names_the_ops_port(overlay: str) -> None:
         if service["spec"].get("type") == "ExternalName":
             continue
         assert service["spec"].get("type", "ClusterIP") == "ClusterIP", service["metadata"]["name"]
+
+
+def test_the_parley_client_connects_over_websockets_only() -> None:
+    """No sticky sessions at the edge: a polling transport would need every poll of a session
+    to reach the same replica (docs/operations.md, "The edge and Socket.IO")."""
+    source = (ROOT / "libs" / "client" / "src" / "parley_client" / "socket.py").read_text()
+    transports = [
+        ast.literal_eval(keyword.value)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        for keyword in node.keywords
+        if keyword.arg == "transports"
+    ]
+    assert transports == [["websocket"]]
