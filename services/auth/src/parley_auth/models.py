@@ -47,6 +47,9 @@ class UserRecord(Document):
     # Grows when what this user's access tokens say stops being true (see `authz`).
     authz_version: int = 0
     active: bool = True  # False once a tenant admin deactivated the account
+    # Sessions begun (or kept) before this are refused at refresh: a password change ends
+    # every other session, the ones the per-user index does not list included.
+    password_changed_at: datetime | None = None
     created_at: datetime = Field(default_factory=now)
 
     class Settings:
@@ -81,6 +84,7 @@ class SessionRecord(Document):
     last_used_at: datetime | None = None
     user_agent: str | None = None
     ip: str | None = None
+    kept_at: datetime | None = None  # a password change made in this session kept it
 
     class Settings:
         name = "sessions"

@@ -1,5 +1,7 @@
 """The rules of tenants, accounts, sessions and roles. No HTTP here."""
 
+from datetime import UTC, datetime
+
 from pydantic import BaseModel
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
@@ -8,11 +10,11 @@ from parley_auth.email_domains import check_email_domain, intranet_emails_allowe
 from parley_auth.events import AuthEvents
 from parley_auth.models import TenantRecord, UserRecord
 from parley_auth.passwords import PasswordHashing
-from parley_auth.repository import TenantRepository, UserRepository
+from parley_auth.repository import SessionRepository, TenantRepository, UserRepository
 from parley_auth.sessions import ClientInfo, UserSessions, public_session_id
 from parley_auth.settings import AuthSettings
 from parley_auth.throttle import Bound, ProgressiveDelay, Reservation, Throttle, login_key
-from parley_auth.tokens import SessionReplayed, TokenIssuer
+from parley_auth.tokens import SessionReplayed, TokenIssuer, aware
 from parley_contracts.claims import AccessClaims, Role
 from parley_contracts.cursors import Position, decode_cursor, encode_cursor
 from parley_contracts.ids import UserId
@@ -274,6 +276,10 @@ class AuthService:
         if not user.active:
             await self._sessions.end_all(spent.tenant_id, spent.user_id)
             raise Unauthorized(DEACTIVATED)
+        changed = user.password_changed_at
+        if changed is not None and spent.valid_from < aware(changed):
+            await SessionRepository(spent.tenant_id).end(spent.session_id)
+            raise Unauthorized("the password was changed; sign in again")
         return await self._tokens.issue(user, client or ClientInfo(), session_id=spent.session_id)
 
     async def logout(self, refresh_token: str) -> None:
@@ -408,7 +414,14 @@ class AuthService:
             raise Forbidden("the current password is wrong")
         await reserved.release()
         new_hash = await self._passwords.hash(body.new_password, client_ip)
-        await UserRepository(claims.tenant_id).set_fields(user, {"password_hash": new_hash})
+        changed_at = datetime.now(UTC)
+        if claims.sid is not None:
+            # Marked before the change is stored, so no refresh of the caller's own session
+            # sees the change without the mark.
+            await self._sessions.keep(claims.tenant_id, claims.user_id, claims.sid, changed_at)
+        await UserRepository(claims.tenant_id).set_fields(
+            user, {"password_hash": new_hash, "password_changed_at": changed_at}
+        )
         # After the store: a login that checked the old password is refused or ended here.
         await self._sessions.end_all(claims.tenant_id, claims.user_id, keep=claims.sid)
 

@@ -126,6 +126,14 @@ class UserSessions:
                 return ended
         return False
 
+    async def keep(self, tenant_id: str, user_id: str, public_id: str, at: datetime) -> None:
+        """Mark the user's session shown as `public_id` kept by a password change at `at`."""
+        sessions = SessionRepository(tenant_id)
+        for session_id in (await sessions.index(user_id)).session_ids:
+            if public_session_id(session_id) == public_id:
+                await sessions.used(session_id, {"kept_at": at})
+                return
+
     async def end_all(self, tenant_id: str, user_id: str, *, keep: str | None = None) -> int:
         """End every session of the user but the one shown as `keep`; how many ended."""
         sessions = SessionRepository(tenant_id)

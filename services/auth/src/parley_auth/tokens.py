@@ -68,13 +68,15 @@ class SpentToken:
     tenant_id: str
     user_id: str
     session_id: str
+    valid_from: datetime  # when the session began, or was last kept by a password change
 
 
 def secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _aware(value: datetime) -> datetime:
+def aware(value: datetime) -> datetime:
+    """A stored time as UTC-aware (the store hands back naive UTC)."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
@@ -148,7 +150,7 @@ class TokenIssuer:
         session = await sessions.session(token.session_id)
         if session is None:
             raise Unauthorized("the session has ended")
-        if _aware(record.expires_at) < datetime.now(UTC):
+        if aware(record.expires_at) < datetime.now(UTC):
             await sessions.end(session.id)
             raise Unauthorized("refresh token expired")
         if not await sessions.spend(token.token_id):
@@ -156,7 +158,8 @@ class TokenIssuer:
             await sessions.end(session.id)
             log.warning("refresh token reused in parallel", session_id=session.id)
             raise SessionReplayed(session.tenant_id, session.user_id)
-        return SpentToken(session.tenant_id, session.user_id, session.id)
+        valid_from = max(aware(session.created_at), aware(session.kept_at or session.created_at))
+        return SpentToken(session.tenant_id, session.user_id, session.id, valid_from)
 
     async def _revoke_on_reuse(self, sessions: SessionRepository, token: RefreshToken) -> None:
         # The token is gone: spent (reuse), or its session ended or never existed. Only a

@@ -8,6 +8,7 @@ import httpx
 import jwt
 import pytest
 from auth_factories import bearer, login_body, running_auth, signup_body, tenant_body
+from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from parley_auth.authz import authz_key
@@ -253,3 +254,33 @@ async def test_a_login_beyond_the_sessions_per_user_ends_the_oldest(
         assert (await refresh(auth, member["tokens"])).status_code == 401, "the oldest ended"
         assert {s["id"] for s in listed.json()["items"]} == {sid(second), sid(third)}
         assert (await refresh(auth, second)).status_code == 200
+
+
+async def test_a_password_change_ends_sessions_the_index_does_not_list(
+    auth: httpx.AsyncClient, auth_settings: AuthSettings, stack_urls: StackUrls
+) -> None:
+    """Sessions begun before sessions were indexed are refused at their next refresh."""
+    owner, member = await tenant_with_member(auth, "legacy")
+    tenant, mia = owner["tenant"]["id"], member["user"]["id"]
+    older = (await login(auth, "legacy", "mia")).json()
+    store: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack_urls.mongo_url)
+    try:
+        # The index lists only the caller's session, as if the older one predated indexing.
+        callers = member["tokens"]["refresh_token"].split(".")[1]
+        index = store[auth_settings.mongo_db]["session_index"]
+        forgotten = await index.update_one(
+            {"_id": f"{tenant}:{mia}"}, {"$set": {"session_ids": [callers]}}
+        )
+    finally:
+        await store.close()
+
+    changed = await auth.post(
+        "/v1/auth/password",
+        json={"current_password": MEMBER_PASSWORD, "new_password": "fresh-pass-3"},
+        headers=bearer(member["tokens"]["access_token"]),
+    )
+
+    assert forgotten.modified_count == 1
+    assert changed.status_code == 204
+    assert (await refresh(auth, older)).status_code == 401
+    assert (await refresh(auth, member["tokens"])).status_code == 200, "the caller's is kept"
