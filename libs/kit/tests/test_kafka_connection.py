@@ -1,51 +1,19 @@
 """Every Kafka client of a service (outbox producer, admin client, FastStream brokers) takes its
 TLS and SASL options from one place, `KafkaConnection.of(settings)`."""
 
-import datetime
 import ssl
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from pydantic_settings import SettingsConfigDict
 
 from parley_kit.kafka import KafkaConnection, make_producer
 from parley_kit.settings import ServiceSettings
+from parley_kit.testing.certificates import self_signed
 
 
 class ExampleSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PARLEY_EXAMPLE_", extra="ignore", frozen=True)
-
-
-def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
-    """A certificate and its key as PEM files (a CA for the brokers, or a client's own)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 def test_local_kafka_is_plaintext_without_credentials() -> None:
