@@ -34,6 +34,9 @@ class OpsListener:
             problem = NotFound(f"no route {scope['path']} on this listener")
             await problem_response(problem.problem(scope["path"]))(scope, receive, send)
             return
+        if scope["type"] == "websocket" and self._refused(scope):
+            await send({"type": "websocket.close", "code": 1008})  # policy: not here
+            return
         await self.app(scope, receive, send)
 
     def _refused(self, scope: Scope) -> bool:

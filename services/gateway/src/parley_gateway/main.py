@@ -35,6 +35,7 @@ from parley_kit.health import ReadinessCheck
 from parley_kit.identity import ForwardedIdentity
 from parley_kit.kafka import KafkaConnection
 from parley_kit.last_resort import UnexpectedErrors
+from parley_kit.listeners import OpsListener
 from parley_kit.tokens import JwksVerifier
 
 DESCRIPTION = """The public API of Parley: tenants and auth, conversations, messages, search.
@@ -211,5 +212,10 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
         )
     api.state.sio = sio
     # The same last resort outside the Socket.IO mount as inside the API: an error in the
-    # socket transport is a complete 500 problem too, and the connection stays usable.
-    return UnexpectedErrors(socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io"))
+    # socket transport is a complete 500 problem too, and the connection stays usable. The ops
+    # listener serves no sockets either (the API keeps its own `OpsListener`).
+    return OpsListener(
+        UnexpectedErrors(socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")),
+        port=settings.port,
+        ops_port=settings.resolved_ops_port,
+    )

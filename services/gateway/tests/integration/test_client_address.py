@@ -58,6 +58,12 @@ async def test_readiness_and_metrics_are_not_on_the_public_port(suite: Platform)
         public_answers = [(await public.get(path)).status_code for path in ("/readyz", "/metrics")]
         ops_answers = [(await ops.get(path)).status_code for path in ("/readyz", "/metrics")]
         api_on_ops = await ops.get("/v1/conversations")
+        socket_on_ops = await ops.get("/socket.io/", params={"EIO": "4", "transport": "polling"})
+        socket_on_public = await public.get(
+            "/socket.io/", params={"EIO": "4", "transport": "polling"}
+        )
     assert public_answers == [404, 404]
     assert ops_answers == [200, 200]
     assert api_on_ops.status_code == 404
+    assert socket_on_ops.status_code == 404
+    assert socket_on_public.status_code == 200  # the same handshake where sockets belong
