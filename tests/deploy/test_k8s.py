@@ -392,19 +392,33 @@ def test_every_deployment_has_a_disruption_budget_and_spreads_across_nodes(overl
             assert constraint["maxSkew"] == 1, name
 
 
-def graceful_shutdown_seconds() -> int:
-    """uvicorn's graceful shutdown, as parley_kit.app.serve sets it."""
-    source = (ROOT / "libs" / "kit" / "src" / "parley_kit" / "app.py").read_text()
-    (seconds,) = re.findall(r"timeout_graceful_shutdown=(\d+)", source)
-    return int(seconds)
+def shutdown_seconds(environment: dict[str, str], service: str) -> float:
+    """How long a service may take from SIGTERM to exit: its drain and its graceful shutdown
+    (settings `drain_seconds` and `shutdown_grace_seconds`, as the container gets them), or
+    uvicorn's graceful shutdown as parley_kit.app.serve fixes it where those do not exist."""
+    fields = SETTINGS[service].model_fields
+    if "shutdown_grace_seconds" not in fields:
+        source = (ROOT / "libs" / "kit" / "src" / "parley_kit" / "app.py").read_text()
+        (seconds,) = re.findall(r"timeout_graceful_shutdown=(\d+)", source)
+        return float(seconds)
+    total = 0.0
+    for name in ("drain_seconds", "shutdown_grace_seconds"):
+        if name in fields:
+            default = fields[name].default
+            total += float(environment.get(f"{prefix(service)}{name.upper()}", default))
+    return total
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_a_pod_leaves_the_load_balancers_before_it_stops_and_finishes_in_time(overlay: str) -> None:
-    """preStop keeps serving while the endpoint is withdrawn; then SIGTERM starts uvicorn's
-    graceful shutdown; the grace period covers both plus the lifespan's own bounded stop."""
-    graceful = graceful_shutdown_seconds()
-    for name, deployment in by_kind(render(overlay), "Deployment").items():
+    """preStop keeps serving while the endpoint is withdrawn; then SIGTERM starts the drain and
+    uvicorn's graceful shutdown; the grace period covers them plus the lifespan's bounded stop."""
+    objects = render(overlay)
+    for name, deployment in by_kind(objects, "Deployment").items():
+        graceful = shutdown_seconds(
+            container_environment(objects, name.removeprefix("parley-")),
+            name.removeprefix("parley-"),
+        )
         pod = deployment["spec"]["template"]["spec"]
         (container,) = pod["containers"]
         pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
