@@ -54,7 +54,10 @@ async def build_world(gateway: str) -> World:
     title, content, reply = f"title-{secret}", f"content-{secret}", f"reply-{secret}"
     group = await ada.client.create_conversation("group", [bob.user_id], title=title)
     message = await bob.client.send_message(group.id, content)
-    answer = await ada.client.send_message(group.id, reply, parent_id=message.id)
+    # Mentions of the outsiders must notify neither of them (their feeds are attacked too).
+    answer = await ada.client.send_message(
+        group.id, f"{reply} @bob @eve @mallory", parent_id=message.id
+    )
     await ada.client.react(group.id, message.id, "x")
     return World(
         gateway,

@@ -99,6 +99,14 @@ def cases(world: World) -> dict[tuple[str, str], Case | None]:
         ("GET", f"{MESSAGE}/replies"): case(),
         ("PUT", f"{MESSAGE}/reactions/{{emoji}}"): case(),
         ("DELETE", f"{MESSAGE}/reactions/{{emoji}}"): case(),
+        ("GET", f"{MESSAGE}/edits"): case(),
+        ("PUT", f"{MESSAGE}/pin"): case(),
+        ("DELETE", f"{MESSAGE}/pin"): case(),
+        ("GET", f"{CONVERSATION}/pins"): case(),
+        ("PUT", f"{CONVERSATION}/notifications"): case({"level": "none"}),
+        # The caller's own feed: never anyone else's notifications.
+        ("GET", "/v1/me/notifications"): own_data(),
+        ("POST", "/v1/me/notifications/read"): own_data({"all": True}),
         ("GET", "/v1/search/messages"): own_data(
             query={
                 "q": secret,
