@@ -10,7 +10,7 @@ from parley_gateway.settings import GatewaySettings
 
 async def test_an_error_in_the_socket_transport_is_a_500_problem() -> None:
     app = create_app(GatewaySettings())
-    mount = app.app  # the Socket.IO ASGI app inside the last resort
+    mount = app.app.app  # the Socket.IO ASGI app inside the last resort and the listener check
 
     async def broken(*_: Any) -> None:
         raise RuntimeError("a bug in the socket transport")
