@@ -13,6 +13,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.supervisors import Multiprocess
 
 from parley_kit.admission import Admission, in_flight_bound
+from parley_kit.draining import CloseConnectionsWhileDraining, DrainingServer
 from parley_kit.health import ReadinessCheck, health_router
 from parley_kit.last_resort import UnexpectedErrors
 from parley_kit.listeners import OpsListener, listen
@@ -84,6 +85,7 @@ def create_service_app(
     app.add_middleware(UnexpectedErrors)
     # /readyz and /metrics on the ops listener only (see `parley_kit.listeners`).
     app.add_middleware(OpsListener, port=settings.port, ops_port=settings.resolved_ops_port)
+    app.add_middleware(CloseConnectionsWhileDraining)
     app.add_middleware(RequestContext, service=service)
     # The client address: the peer's, or what X-Forwarded-For says when the peer is one of
     # the trusted proxies (the rightmost address no trusted proxy added). Nobody by default,
@@ -112,13 +114,14 @@ def serve(app: ASGIApp | str, settings: ServiceSettings, *, factory: bool = Fals
         log_config=None,
         access_log=False,
         proxy_headers=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
     sockets = [
         listen(settings.host, settings.port),
         listen(settings.host, settings.resolved_ops_port),
     ]
-    server = uvicorn.Server(config)
+    # SIGTERM: drain first, then uvicorn's graceful shutdown (see parley_kit.draining).
+    server = DrainingServer(config, drain_seconds=settings.drain_seconds)
     try:
         if workers > 1:
             Multiprocess(config, sockets=sockets).run()

@@ -130,6 +130,19 @@ class ServiceSettings(BaseSettings):
             " never a queue (0 = 64 per usable CPU core)"
         ),
     )
+    drain_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description=(
+            "after SIGTERM: new connections refused, open ones still served with Connection:"
+            " close, for this long (parley_kit.draining); 0 = no drain"
+        ),
+    )
+    shutdown_grace_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="after the drain, how long in-flight requests may still run before cancelled",
+    )
     deadline_seconds: float = Field(
         default=10.0,
         gt=0,

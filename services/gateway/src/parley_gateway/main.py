@@ -31,6 +31,7 @@ from parley_gateway.upstreams import Service, Upstreams
 from parley_kit.admission import in_flight_bound
 from parley_kit.app import create_service_app
 from parley_kit.cache import connect_redis, redis_tls_options
+from parley_kit.draining import PROCESS_DRAIN
 from parley_kit.health import ReadinessCheck
 from parley_kit.identity import ForwardedIdentity
 from parley_kit.kafka import KafkaConnection
@@ -168,9 +169,12 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
         app.state.seed = SeedCompat(upstreams)
         realtime.start()
         relay.start()
+        # On SIGTERM the sockets move first, while this replica still serves its requests.
+        forget_drain = PROCESS_DRAIN.on_start(realtime.ask_to_reconnect)
         try:
             yield
         finally:
+            forget_drain()
             await relay.stop()
             await realtime.stop()
             with suppress(Exception):

@@ -151,6 +151,16 @@ class RealtimeServer:
             ),
         ]
 
+    async def ask_to_reconnect(self) -> None:
+        """Close this replica's socket transports, without a Socket.IO disconnect (which tells
+        a client not to come back): each client sees its transport close and reconnects, to
+        another replica while this one drains (it refuses connections), and `sync`s."""
+        for sid in list(self._sessions):
+            eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+            if eio_sid is not None:
+                with contextlib.suppress(Exception):
+                    await self.sio.eio.disconnect(eio_sid)
+
     async def stop(self) -> None:
         for task in self._loops:
             task.cancel()
