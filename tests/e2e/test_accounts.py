@@ -57,10 +57,14 @@ async def test_a_password_change_ends_the_other_sessions_and_keeps_the_current_o
         with pytest.raises(Forbidden):
             await bob.client.change_password("not my password", NEW_PASSWORD)
         await bob.client.change_password(PASSWORD, NEW_PASSWORD)
+        # The other device's access token is refused at once, not at its expiry...
+        phone_status = await status_with_token(phone)
         with pytest.raises(Unauthorized):
             await phone.refresh()
-        me = await bob.client.me()
+        # ...and so is the caller's, which its still live session refreshes.
+        own_status = await status_with_token(bob.client)
         await bob.client.refresh()
+        me = await bob.client.me()
         with pytest.raises(Unauthorized):
             await ParleyClient(gateway).login(bob.tenant, "bob", PASSWORD)
         again = await signed_in(gateway, bob, NEW_PASSWORD)
@@ -69,6 +73,8 @@ async def test_a_password_change_ends_the_other_sessions_and_keeps_the_current_o
         await phone.aclose()
         await close(ada, bob)
 
+    assert phone_status == 401
+    assert own_status == 401
     assert me.id == bob.user_id
 
 

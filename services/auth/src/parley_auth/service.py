@@ -370,6 +370,15 @@ class AuthService:
         if "display_name" in given and body.display_name != user.display_name:
             fields["display_name"] = body.display_name  # null clears it
         if body.email is not None and str(body.email).lower() != user.email:
+            tenant = await self._tenants.by_id(claims.tenant_id)
+            check_email_domain(
+                str(body.email),
+                allowed=intranet_emails_allowed(
+                    tenant.special_use_email_domains if tenant else None,
+                    self._settings.special_use_email_domains,
+                ),
+                loc="body.email",
+            )
             fields["email"] = str(body.email).lower()
         if not fields:
             return user.resource()
@@ -424,6 +433,10 @@ class AuthService:
         )
         # After the store: a login that checked the old password is refused or ended here.
         await self._sessions.end_all(claims.tenant_id, claims.user_id, keep=claims.sid)
+        # Whoever held another session (the reason people change a password) also loses its
+        # access tokens at once, not at their expiry: every token predating the change is
+        # outdated. The caller refreshes its own session (still live) for a current token.
+        await self._outdate_tokens(claims.tenant_id, claims.user_id)
 
     async def sessions(self, claims: AccessClaims) -> list[Session]:
         records = await self._sessions.live(claims.tenant_id, claims.user_id)

@@ -70,6 +70,8 @@ async def test_a_tenant_can_refuse_them_on_a_deployment_that_accepts_them(
     tenant = strict.json()["tenant"]
     refused = await auth.post("/v1/auth/signup", json=member(tenant["slug"], "ann", "a@corp.local"))
     public = await auth.post("/v1/auth/signup", json=member(tenant["slug"], "bob", "b@corp.com"))
+    bob = {"authorization": f"Bearer {public.json()['tokens']['access_token']}"}
+    moved = await auth.patch("/v1/auth/me", json={"email": "b@corp.local"}, headers=bob)
     strict_owner = await auth.post(
         "/v1/tenants", json=owned_tenant("boss@corp.local", special_use_email_domains=False)
     )
@@ -78,6 +80,8 @@ async def test_a_tenant_can_refuse_them_on_a_deployment_that_accepts_them(
     assert refused.headers["content-type"] == "application/problem+json"
     assert error_locs(refused) == ["body.email"]
     assert public.status_code == 201
+    assert moved.status_code == 422  # a profile change follows the same rule as a signup
+    assert error_locs(moved) == ["body.email"]
     assert strict_owner.status_code == 422
     assert error_locs(strict_owner) == ["body.owner.email"]
 
