@@ -9,6 +9,8 @@ by refetching on its unknown `kid`, not by a cache that happened to expire."""
 
 import asyncio
 import json
+import os
+import subprocess
 import time
 import uuid
 from collections import Counter
@@ -24,6 +26,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from ops.ops_suite import ACCESS_TOKEN_SECONDS, ReplicatedSuite
 from pymongo import AsyncMongoClient
+
+from parley_kit.testing.stack import repo_root
 
 pytestmark = pytest.mark.e2e
 
@@ -211,3 +215,25 @@ async def test_keys_rotate_while_clients_call_and_refresh_and_no_call_is_refused
         for url in verifiers(suite):
             answer = await http.get(url, headers=bearer(retired))
             assert answer.status_code == 401, (url, answer.text)
+
+
+def test_make_keys_runs_the_rotation_step_it_names() -> None:
+    """`make keys` (docs/operations.md) is the CLI this test drives, with the step and --force."""
+    dry = subprocess.run(
+        ["make", "-n", "keys", "KEYS=promote", "FORCE=1"],
+        cwd=repo_root(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    [command] = [line for line in dry.stdout.splitlines() if "parley_auth.rotation" in line]
+    env = {"KEYS": "promote", "FORCE": "1", "PATH": os.environ["PATH"]}
+    shown = subprocess.run(
+        ["sh", "-c", f"echo {command.split('parley_auth.rotation', 1)[1]}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "-m parley_auth.rotation" in command
+    assert shown.stdout.split() == ["promote", "--force"]
