@@ -77,7 +77,8 @@ class SuiteConfig:
             services=tuple(services),
             state_dir=Path(env.get("PARLEY_RUN_STATE_DIR", str(stack_dir / "suite"))),
             ready_timeout=float(env.get("PARLEY_RUN_READY_TIMEOUT", "180")),
-            # Above the services' own graceful-shutdown bound (uvicorn: 10 s), below 15 s.
+            # Above the services' own graceful-shutdown bound (in-flight requests: 10 s, no
+            # drain under `make run`), below 15 s.
             stop_grace=float(env.get("PARLEY_RUN_STOP_GRACE", "12")),
             restart=RestartPolicy(),
             engines=env.get("PARLEY_STACK", "auto").strip().lower() or "auto",
@@ -97,6 +98,9 @@ class SuiteConfig:
         derived: dict[str, str] = {}
         for spec in self.services:
             derived[f"{spec.env_prefix}JWKS_URL"] = f"{auth.url}/.well-known/jwks.json"
+            # One replica each: no other would take the connections a drain refuses, so a
+            # stop goes straight to finishing in-flight requests (parley_kit.draining).
+            derived[f"{spec.env_prefix}DRAIN_SECONDS"] = "0"
         derived |= {
             "PARLEY_AUTH_PUBLIC_URL": auth.url,
             "PARLEY_MESSAGING_AUTH_URL": auth.url,
