@@ -65,6 +65,8 @@ def _network(hosts: Mapping[str, str]) -> dict[str, dict[str, object]]:
             "auth_url": auth,
             "messaging_url": f"http://{hosts['messaging']}:8002",
             "search_url": f"http://{hosts['search']}:8003",
+            # Replicas behind a load balancer without sticky sessions: websocket only.
+            "socket_transports": ["websocket"],
         },
     }
 

@@ -80,6 +80,7 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
             redis_options=redis_tls_options(settings.redis_ca_file),
         ),
         cors_allowed_origins=settings.cors_origins or None,
+        transports=list(settings.socket_transports),
         logger=False,
         engineio_logger=False,
     )

@@ -1,5 +1,7 @@
 """Gateway settings (env prefix `PARLEY_GATEWAY_`); every one has a local default."""
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -86,3 +88,10 @@ class GatewaySettings(ServiceSettings):
         " (every third of it); a dead replica's users are announced offline within 4/3 of it",
     )
     sync_limit: int = Field(default=100, ge=1, le=100)
+    socket_transports: list[Literal["polling", "websocket"]] = Field(
+        default_factory=lambda: ["polling", "websocket"],
+        min_length=1,
+        description="Engine.IO transports served (JSON list); behind a load balancer without"
+        ' sticky sessions only ["websocket"], since a polling session is many requests that'
+        " must all reach the replica holding it",
+    )
