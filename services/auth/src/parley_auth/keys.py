@@ -39,10 +39,11 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import pymongo
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -53,6 +54,7 @@ from parley_kit.logs import get_logger
 ALGORITHM = "RS256"
 # Even with Redis silent, a replica re-reads the keys this often (a lost generation write).
 RELOAD_SECONDS = 60.0
+RELOAD_DEADLINE_SECONDS = 5.0  # a reload that takes longer is abandoned; the next poll retries
 
 log = get_logger(__name__)
 
@@ -373,9 +375,10 @@ class SigningKeys:
                 generation = await self._store.generation()
                 due = time.monotonic() - last_reload > RELOAD_SECONDS
                 if generation != self._generation or due:
-                    await self.reload()
+                    with pymongo.timeout(RELOAD_DEADLINE_SECONDS):
+                        await self.reload()
                     last_reload = time.monotonic()
-            except (RedisError, PyMongoError) as exc:
+            except Exception as exc:  # the loop outlives any one failure (store, Redis, data)
                 log.warning("signing keys not refreshed", error=str(exc))
 
     @property

@@ -19,6 +19,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+import pymongo
+
 from parley_auth.keys import KeyStatus, KeyStore, RotationRefused, key_store
 from parley_auth.models import AUTH_MODELS
 from parley_auth.settings import AuthSettings
@@ -27,6 +29,8 @@ from parley_kit.locks import RedisLock
 from parley_kit.mongo import connect_mongo
 
 STEPS = ("status", "stage", "promote", "retire")
+# Well inside the `signing-keys` lock's lease (10 s): a step never outlives its lock.
+STEP_DEADLINE_SECONDS = 8.0
 
 
 async def run_step(settings: AuthSettings, step: str, *, force: bool = False) -> list[KeyStatus]:
@@ -39,7 +43,8 @@ async def run_step(settings: AuthSettings, step: str, *, force: bool = False) ->
         store = key_store(redis, settings)
         locks = RedisLock(redis, f"{settings.redis_prefix}auth:lock:", service="auth")
         async with locks.held("signing-keys"):
-            return await _take(store, step, force=force)
+            with pymongo.timeout(STEP_DEADLINE_SECONDS):
+                return await _take(store, step, force=force)
     finally:
         await redis.aclose()
         await mongo.close()
