@@ -309,13 +309,7 @@ class AuthService:
         # One role change of a tenant at a time: the last-owner rule reads every owner before
         # it writes, which the document engine cannot make atomic.
         async with self._role_changes.held(f"roles:{claims.tenant_id}"):
-            # The caller's roles as stored now, not as their token says (it may predate a
-            # demotion).
-            caller = await users.by_id(claims.user_id)
-            if caller is None or not caller.active:
-                raise Unauthorized("the account no longer exists or is deactivated")
-            if not any(role in caller.roles for role in (Role.OWNER, Role.ADMIN)):
-                raise Forbidden("only tenant owners and admins change roles")
+            caller = await _tenant_admin(users, claims, "change roles")
             user = await users.by_id(user_id)
             if user is None:
                 raise NotFound("no such user")
@@ -487,11 +481,7 @@ class AuthService:
         users = UserRepository(claims.tenant_id)
         # The tenant's role-change lock: who is owner or admin is read before the write.
         async with self._role_changes.held(f"roles:{claims.tenant_id}"):
-            caller = await users.by_id(claims.user_id)
-            if caller is None or not caller.active:
-                raise Unauthorized("the account no longer exists or is deactivated")
-            if not any(role in caller.roles for role in (Role.OWNER, Role.ADMIN)):
-                raise Forbidden("only tenant owners and admins deactivate or reactivate users")
+            caller = await _tenant_admin(users, claims, "deactivate or reactivate users")
             user = await users.by_id(user_id)
             if user is None:
                 raise NotFound("no such user")
@@ -514,3 +504,14 @@ class AuthService:
 
     async def by_usernames(self, tenant_id: str, usernames: list[str]) -> list[User]:
         return [u.resource() for u in await UserRepository(tenant_id).by_usernames(usernames)]
+
+
+async def _tenant_admin(users: UserRepository, claims: AccessClaims, action: str) -> UserRecord:
+    """The caller as stored now (not as their token says: it may predate a demotion), when an
+    active tenant owner or admin; else 401 (gone or deactivated) or 403 naming `action`."""
+    caller = await users.by_id(claims.user_id)
+    if caller is None or not caller.active:
+        raise Unauthorized("the account no longer exists or is deactivated")
+    if not any(role in caller.roles for role in (Role.OWNER, Role.ADMIN)):
+        raise Forbidden(f"only tenant owners and admins {action}")
+    return caller
