@@ -26,6 +26,7 @@ CONCERNS = {
     "Kafka down": "parley_outbox_publish_failures_total",
     "Redis down": "parley_redis_failures_total",
     "search engine down": "parley_search_batch_failures_total",
+    "a readiness dependency (MongoDB, Redis, search engine) down": "parley_dependency_ready",
 }
 
 

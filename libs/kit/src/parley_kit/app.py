@@ -59,7 +59,7 @@ def create_service_app(
     def checks() -> Mapping[str, ReadinessCheck]:
         return readiness(app) if readiness is not None else _no_checks()
 
-    app.include_router(health_router(checks))
+    app.include_router(health_router(checks, service=service))
     for router in routers:
         app.include_router(router)
     generate_openapi = app.openapi

@@ -5,7 +5,13 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Gauge,
+    generate_latest,
+)
 
 from parley_contracts.problems import PROBLEM_MEDIA_TYPE
 from parley_kit.logs import get_logger
@@ -13,6 +19,14 @@ from parley_kit.logs import get_logger
 ReadinessCheck = Callable[[], Awaitable[object]]
 
 log = get_logger(__name__)
+
+# Each /readyz sets it per check, so an alert names the engine that is down (a 503 alone does
+# not); the probes that call /readyz keep it fresh.
+DEPENDENCY_READY = Gauge(
+    "parley_dependency_ready",
+    "1 when the dependency answered this replica's last /readyz check, 0 when it failed",
+    ["service", "dependency"],
+)
 
 
 async def _run_check(name: str, check: ReadinessCheck, timeout: float) -> str | None:
@@ -26,6 +40,7 @@ async def _run_check(name: str, check: ReadinessCheck, timeout: float) -> str | 
 def health_router(
     checks: Callable[[], Mapping[str, ReadinessCheck]],
     *,
+    service: str,
     registry: CollectorRegistry = REGISTRY,
     timeout: float = 2.0,
 ) -> APIRouter:
@@ -42,6 +57,8 @@ def health_router(
         results = await asyncio.gather(
             *(_run_check(name, check, timeout) for name, check in named.items())
         )
+        for name, result in zip(named, results, strict=True):
+            DEPENDENCY_READY.labels(service=service, dependency=name).set(result is None)
         failing = [result for result in results if result is not None]
         if failing:
             log.warning("not ready", failing=failing)

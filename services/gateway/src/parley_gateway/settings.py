@@ -89,7 +89,7 @@ class GatewaySettings(ServiceSettings):
     )
     sync_limit: int = Field(default=100, ge=1, le=100)
     socket_transports: list[Literal["polling", "websocket"]] = Field(
-        default_factory=lambda: ["polling", "websocket"],
+        default=["polling", "websocket"],
         min_length=1,
         description="Engine.IO transports served (JSON list); behind a load balancer without"
         ' sticky sessions only ["websocket"], since a polling session is many requests that'
