@@ -2,8 +2,8 @@
 admission control (bounded in-flight work, deadlines), health/readiness/metrics. Services add
 their routers and a lifespan that builds clients."""
 
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import uvicorn
@@ -23,6 +23,7 @@ from parley_kit.openapi import document_problems
 from parley_kit.problems import install_problem_handlers
 from parley_kit.request_text import PrintableTarget
 from parley_kit.settings import ServiceSettings
+from parley_kit.tracing import Tracing
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -42,18 +43,36 @@ def create_service_app(
     description: str | None = None,
     openapi_url: str | None = "/openapi.json",
     trust_deadline_header: bool = True,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """`trust_deadline_header=False` for the public edge, which sets deadlines rather than
-    taking them from clients."""
+    taking them from clients. `tracing` replaces the one the settings describe (tests)."""
     configure_logging(service, settings.log_level, settings.log_json)
+    tracing = tracing or Tracing.of(settings, service)
+
+    @asynccontextmanager
+    async def traced(app: FastAPI) -> AsyncIterator[None]:
+        # The exporter first and flushed last, so the service's own start and stop are traced.
+        tracing.start()
+        try:
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app):
+                    yield
+        finally:
+            await tracing.shutdown()
+
     app = FastAPI(
         title=f"Parley {service}",
         version=version,
         description=description or f"The Parley {service} service.",
-        lifespan=lifespan,
+        lifespan=traced,
         openapi_url=openapi_url,
+        telemetry=tracing.fastapi_telemetry(),
     )
     app.state.settings = settings
+    app.state.tracing = tracing
     install_problem_handlers(app)
 
     def checks() -> Mapping[str, ReadinessCheck]:

@@ -22,6 +22,7 @@ from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLS
 
 from parley_kit.logs import get_logger
 from parley_kit.settings import KafkaSaslMechanism, KafkaSecurityProtocol, ServiceSettings
+from parley_kit.tracing import Tracing
 
 log = get_logger(__name__)
 
@@ -94,10 +95,15 @@ class KafkaConnection:
         FastStream applies to its own clients, so every client connects alike."""
         return {"bootstrap_servers": self.bootstrap, **parse_security(self.security())}
 
-    def broker(self, *, client_id: str) -> KafkaBroker:
-        """A FastStream broker (subscribers of a service) connecting like every other client."""
+    def broker(self, *, client_id: str, tracing: Tracing | None = None) -> KafkaBroker:
+        """A FastStream broker (subscribers of a service) connecting like every other client;
+        with `tracing` on, each consumed record is a span under its producer's context."""
         return KafkaBroker(
-            self.bootstrap, client_id=client_id, security=self.security(), logger=None
+            self.bootstrap,
+            client_id=client_id,
+            security=self.security(),
+            logger=None,
+            middlewares=tracing.broker_middlewares() if tracing is not None else (),
         )
 
     def new_topic(self, name: str, partitions: int | None = None) -> NewTopic:

@@ -33,6 +33,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from bson import Binary
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
 from prometheus_client import Counter, Gauge, Histogram
 from pydantic import BaseModel, ConfigDict, Field
 from pymongo.asynchronous.database import AsyncDatabase
@@ -43,6 +45,7 @@ from parley_contracts.topics import prefixed
 from parley_kit.group_commit import GroupCommit
 from parley_kit.kafka import KafkaConnection, ensure_topics, make_producer
 from parley_kit.logs import get_logger
+from parley_kit.tracing import context_headers, current_context, start_producer_span
 
 log = get_logger(__name__)
 
@@ -72,6 +75,9 @@ class OutboxRecord(BaseModel):
     event_type: str
     payload: bytes  # the envelope as JSON, encoded once when it is enqueued
     created_at: datetime = Field(default_factory=_now)
+    # The W3C trace context of the write that enqueued it (traceparent, tracestate): the relay
+    # publishes later, in another task, so the context travels with the record.
+    trace_context: dict[str, str] | None = None
 
 
 OUTBOX = "outbox"
@@ -100,6 +106,7 @@ class Outbox:
 
     async def enqueue(self, *envelopes: EventEnvelope, position: int | None = None) -> None:
         """Idempotent on `event_id`. `position` orders the first envelope within its key."""
+        trace_context = current_context()
         records = [
             OutboxRecord(
                 id=envelope.event_id,
@@ -108,6 +115,7 @@ class Outbox:
                 position=position + index if position is not None else None,
                 event_type=str(envelope.type),
                 payload=envelope.model_dump_json().encode(),
+                trace_context=trace_context,
             )
             for index, envelope in enumerate(envelopes)
         ]
@@ -143,6 +151,7 @@ class OutboxRelay:
         lease_seconds: float = 4.0,  # a crashed holder delays publishing by at most ~1.5 slots
         lease_name: str = "relay",
         tracked_keys: int = 100_000,
+        tracer: trace.Tracer | None = None,  # a producer span per record enqueued in a trace
     ) -> None:
         self._outbox = database[OUTBOX]
         self._leases = database[LEASES]
@@ -161,6 +170,7 @@ class OutboxRelay:
         # so a relay that takes over starts each key at the lowest position it sees.
         self._expected: OrderedDict[str, int] = OrderedDict()
         self._tracked_keys = tracked_keys
+        self._tracer = tracer or trace.NoOpTracer()
         self._first_seen: dict[str, float] = {}  # record id -> when a gap first held it back
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -291,17 +301,41 @@ class OutboxRelay:
         return len(ready)
 
     async def _send(self, producer: AIOKafkaProducer, record: OutboxRecord) -> Any:
-        """Hand one record to the producer; the returned future resolves on acknowledgement."""
-        return await producer.send(
-            record.topic,
-            value=record.payload,
-            key=record.key.encode(),
-            headers=[
-                ("content-type", b"application/json"),
-                ("event_type", record.event_type.encode()),
-                ("event_id", record.id.encode()),
-            ],
+        """Hand one record to the producer; the returned future resolves on acknowledgement.
+        A record enqueued in a trace goes out with its context as headers, under a producer
+        span that ends on the acknowledgement."""
+        span, carrier = start_producer_span(
+            self._tracer,
+            record.trace_context,
+            f"publish {record.topic}",
+            **{
+                "messaging.system": "kafka",
+                "messaging.operation.type": "send",
+                "messaging.destination.name": record.topic,
+                "messaging.message.id": record.id,
+                "parley.event_type": record.event_type,
+            },
         )
+        try:
+            acknowledgement = await producer.send(
+                record.topic,
+                value=record.payload,
+                key=record.key.encode(),
+                headers=[
+                    ("content-type", b"application/json"),
+                    ("event_type", record.event_type.encode()),
+                    ("event_id", record.id.encode()),
+                    *context_headers(carrier),
+                ],
+            )
+        except BaseException as exc:
+            _end(span, exc)
+            raise
+        if span.is_recording():
+            acknowledgement.add_done_callback(
+                lambda done: _end(span, None if done.cancelled() else done.exception())
+            )
+        return acknowledgement
 
     def _in_order(self, records: list[OutboxRecord]) -> list[OutboxRecord]:
         """The records that may go now, in publishing order.
@@ -346,9 +380,18 @@ class OutboxRelay:
         return ready
 
 
+def _end(span: trace.Span, error: BaseException | None) -> None:
+    if error is not None:
+        span.record_exception(error)
+        span.set_status(StatusCode.ERROR, type(error).__name__)
+    span.end()
+
+
 def _document(record: OutboxRecord) -> dict[str, Any]:
     document = record.model_dump(by_alias=True)
     document["payload"] = Binary(record.payload)
+    if record.trace_context is None:
+        del document["trace_context"]  # untraced records stay as they were
     return document
 
 

@@ -157,6 +157,36 @@ class ServiceSettings(BaseSettings):
         description="Retry-After of a 503 at capacity, past a deadline or timed out",
     )
 
+    tracing_exporter: Literal["none", "otlp"] = Field(
+        default="none",
+        description=(
+            "otlp: OpenTelemetry spans exported over OTLP/HTTP to TRACING_ENDPOINT;"
+            " none: no tracing (a no-op tracer)"
+        ),
+    )
+    tracing_endpoint: str = Field(
+        default="http://127.0.0.1:4318/v1/traces",
+        description="the collector's OTLP/HTTP traces URL (https:// for TLS)",
+    )
+    tracing_headers: SecretStr = Field(
+        default=SecretStr(""),
+        description="headers of every export, key=value,key=value (a collector's API key)",
+    )
+    tracing_ca_file: str | None = Field(
+        default=None, description="PEM CA bundle that signs the collector's certificate"
+    )
+    tracing_sample_ratio: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description=(
+            "share of new traces recorded; a call inside a trace follows its caller's decision"
+        ),
+    )
+    tracing_service_name: str = Field(
+        default="", description="service.name of the spans; empty: parley-<service>"
+    )
+
     @property
     def resolved_ops_port(self) -> int:
         """The port of the ops listener (/healthz, /readyz, /metrics)."""
