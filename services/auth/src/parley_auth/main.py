@@ -30,6 +30,7 @@ from parley_kit.locks import RedisLock
 from parley_kit.mongo import connect_mongo, ping
 from parley_kit.outbox import Outbox, OutboxRelay
 from parley_kit.tokens import JwksVerifier
+from parley_kit.tracing import tracing_of
 
 
 def create_app(
@@ -49,7 +50,7 @@ def create_app(
         # Redis holds auth's abuse bounds, which refuse when it fails: a timeout long enough
         # that a busy host does not pass for an outage.
         redis = connect_redis(settings.redis_url, timeout=2.0, ca_file=settings.redis_ca_file)
-        http = httpx.AsyncClient(timeout=5.0)
+        http = tracing_of(app).instrument_http(httpx.AsyncClient(timeout=5.0))
         locks = RedisLock(redis, f"{settings.redis_prefix}auth:lock:", service="auth")
         keys = SigningKeys(key_store(redis, settings), settings.key_poll_seconds)
         # Replicas starting together on an empty store must not each create a first key (each
@@ -75,6 +76,7 @@ def create_app(
             KafkaConnection.of(settings),
             client_id="parley-auth",
             topics=[prefixed(settings.topic_prefix, topic) for topic in TOPICS],
+            tracer=tracing_of(app).tracer("parley_kit.outbox"),
         )
         outbox = Outbox(database, settings.topic_prefix, relay)
         await relay.start()

@@ -38,6 +38,7 @@ from parley_kit.kafka import KafkaConnection
 from parley_kit.last_resort import UnexpectedErrors
 from parley_kit.listeners import OpsListener
 from parley_kit.tokens import JwksVerifier
+from parley_kit.tracing import tracing_of
 
 DESCRIPTION = """The public API of Parley: tenants and auth, conversations, messages, search.
 
@@ -105,6 +106,8 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
                 keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
             ),
         )
+        tracing = tracing_of(app)
+        tracing.instrument_http(http)  # calls to the services carry the trace
         upstreams = Upstreams(
             http,
             {
@@ -154,7 +157,7 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
         relay = EventRelay(
             sio,
             connections,
-            kafka.broker(client_id="parley-gateway"),
+            kafka.broker(client_id="parley-gateway", tracing=tracing),
             kafka=kafka,
             topics=[
                 prefixed(settings.topic_prefix, MESSAGES),
@@ -163,6 +166,7 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
                 prefixed(settings.topic_prefix, USERS),  # deactivations close sockets
             ],
             group_id=f"{settings.topic_prefix}{settings.relay_group_id}",
+            tracer=tracing.tracer("parley_gateway.realtime"),
         )
         app.state.redis, app.state.http, app.state.relay = redis, http, relay
         app.state.upstreams, app.state.edge = upstreams, edge

@@ -17,6 +17,7 @@ from parley_kit.locks import RedisLock
 from parley_kit.mongo import connect_mongo, group_commit, ping
 from parley_kit.outbox import Outbox, OutboxRelay
 from parley_kit.tokens import JwksVerifier
+from parley_kit.tracing import tracing_of
 from parley_messaging.api import conversations, internal, messages, pins
 from parley_messaging.api.notifications import router as notifications_router
 from parley_messaging.directory import UserDirectory
@@ -62,6 +63,8 @@ def create_app(
         redis = connect_redis(settings.redis_url, ca_file=settings.redis_ca_file)
         kafka = KafkaConnection.of(settings)
         http = httpx.AsyncClient(timeout=5.0, limits=httpx.Limits(max_connections=100))
+        tracing = tracing_of(app)
+        tracing.instrument_http(http)
         secret = settings.internal_secret.get_secret_value()
         database = mongo[settings.mongo_db]
         relay = OutboxRelay(
@@ -71,6 +74,7 @@ def create_app(
             topics=[prefixed(settings.topic_prefix, topic) for topic in TOPICS],
             gap_grace=settings.outbox_gap_grace_seconds,
             poll_interval=settings.outbox_poll_seconds,
+            tracer=tracing.tracer("parley_kit.outbox"),
         )
         outbox = Outbox(database, settings.topic_prefix, relay)
         events = MessagingEvents(outbox)
@@ -126,6 +130,7 @@ def create_app(
             prefixed(settings.topic_prefix, USERS),
             group_id=f"{settings.topic_prefix}{settings.users_consumer_group}",
             handler=succession.on_user_event,
+            tracing=tracing,
         )
         app.state.messages = MessageService(
             membership,

@@ -21,6 +21,7 @@ from parley_kit.identity import Authenticator, ForwardedIdentity
 from parley_kit.kafka import KafkaConnection, ensure_topics
 from parley_kit.logs import get_logger
 from parley_kit.tokens import JwksVerifier
+from parley_kit.tracing import tracing_of
 from parley_search.api import search
 from parley_search.directory import UserDirectory
 from parley_search.engine import connect_engine
@@ -56,6 +57,8 @@ def create_app(settings: SearchSettings | None = None) -> FastAPI:
         engine = connect_engine(settings)
         alias = await ensure_index(engine, settings)
         http = httpx.AsyncClient(timeout=5.0)
+        tracing = tracing_of(app)
+        tracing.instrument_http(http)
         secret = settings.internal_secret.get_secret_value()
         memberships = Memberships(
             http, settings.messaging_url, secret, settings.membership_cache_seconds
@@ -63,7 +66,7 @@ def create_app(settings: SearchSettings | None = None) -> FastAPI:
         messages_topic = prefixed(settings.topic_prefix, MESSAGES)
         conversations_topic = prefixed(settings.topic_prefix, CONVERSATIONS)
         kafka = KafkaConnection.of(settings)
-        broker = kafka.broker(client_id="parley-search")
+        broker = kafka.broker(client_id="parley-search", tracing=tracing)
         Indexer(engine, broker, alias, dlq(messages_topic)).subscribe(
             messages_topic,
             group_id=settings.consumer_group,
