@@ -15,6 +15,7 @@ from faststream.kafka.message import KafkaMessage
 
 from parley_kit.kafka import KafkaConnection, ensure_topics
 from parley_kit.logs import get_logger
+from parley_kit.tracing import Tracing
 
 log = get_logger(__name__)
 
@@ -31,10 +32,11 @@ class UserEventsListener:
         *,
         group_id: str,
         handler: Callable[[bytes], Awaitable[None]],
+        tracing: Tracing | None = None,
     ) -> None:
         self._kafka = kafka
         self._topic = topic
-        self._broker = kafka.broker(client_id="parley-messaging")
+        self._broker = kafka.broker(client_id="parley-messaging", tracing=tracing)
         subscriber = self._broker.subscriber(
             topic, group_id=group_id, auto_offset_reset="earliest", decoder=_raw
         )

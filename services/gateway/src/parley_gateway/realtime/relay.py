@@ -21,6 +21,7 @@ import socketio
 from aiokafka.abc import ConsumerRebalanceListener
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
+from opentelemetry import trace
 from prometheus_client import Counter
 from pydantic import ValidationError
 
@@ -82,8 +83,10 @@ class EventRelay:
         kafka: KafkaConnection,
         topics: list[str],
         group_id: str,
+        tracer: trace.Tracer | None = None,  # a span per emit, under the record's consumer span
     ) -> None:
         self._sio = sio
+        self._tracer = tracer or trace.NoOpTracer()
         self._connections = connections
         self._broker = broker
         self._kafka = kafka
@@ -164,7 +167,15 @@ class EventRelay:
         await self._emit(envelope, targets)
 
     async def _emit(self, envelope: EventEnvelope, targets: list[str]) -> None:
-        await self._sio.emit(envelope.type.value, socket_payload(envelope), room=targets)
+        with self._tracer.start_as_current_span(
+            "socket.io emit",
+            attributes={
+                "parley.event_type": envelope.type.value,
+                "messaging.message.id": envelope.event_id,
+                "socketio.rooms": len(targets),
+            },
+        ):
+            await self._sio.emit(envelope.type.value, socket_payload(envelope), room=targets)
         RELAYED.labels(envelope.type.value).inc()
 
     async def _join(self, tenant: str, user_ids: list[str], room: str) -> None:
