@@ -68,3 +68,10 @@ def test_trusted_proxies_must_be_networks() -> None:
     assert ExampleSettings(trusted_proxies=["10.0.0.0/8", "::1"]).trusted_proxies
     with pytest.raises(ValidationError, match="not-a-network"):
         ExampleSettings(trusted_proxies=["not-a-network"])
+
+
+def test_min_insync_replicas_cannot_exceed_the_replication_factor() -> None:
+    with pytest.raises(ValidationError, match="PARLEY_EXAMPLE_KAFKA_MIN_INSYNC_REPLICAS"):
+        ExampleSettings(kafka_replication_factor=1, kafka_min_insync_replicas=2)
+    durable = ExampleSettings(kafka_replication_factor=3, kafka_min_insync_replicas=2)
+    assert durable.kafka_min_insync_replicas == 2

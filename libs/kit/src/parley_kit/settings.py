@@ -205,6 +205,17 @@ class ServiceSettings(BaseSettings):
         return [str(ip_network(cidr.strip(), strict=False)) for cidr in value]
 
     @model_validator(mode="after")
+    def _min_insync_within_replication(self) -> Self:
+        # Kafka refuses such a topic, and a producer waiting for acks=all could never write.
+        if self.kafka_min_insync_replicas > self.kafka_replication_factor:
+            prefix = str(self.model_config.get("env_prefix", ""))
+            raise ValueError(
+                f"{prefix}KAFKA_MIN_INSYNC_REPLICAS ({self.kafka_min_insync_replicas}) exceeds"
+                f" {prefix}KAFKA_REPLICATION_FACTOR ({self.kafka_replication_factor})"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _redis_ca_needs_tls(self) -> Self:
         if self.redis_ca_file and not self.redis_url.startswith("rediss://"):
             prefix = str(self.model_config.get("env_prefix", ""))
