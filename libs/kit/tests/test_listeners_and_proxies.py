@@ -1,10 +1,13 @@
 """A service's two listeners (readiness and metrics only on the ops port) and whose
 X-Forwarded-For it believes (only a trusted proxy's)."""
 
+import socket
+
 import httpx
+import pytest
 from fastapi import APIRouter, FastAPI, Request
 
-from parley_kit.app import create_service_app
+from parley_kit.app import create_service_app, serve
 from parley_kit.settings import ServiceSettings
 from parley_kit.testing.servers import free_port, serving
 
@@ -72,3 +75,16 @@ async def test_only_a_trusted_proxy_names_the_client() -> None:
     # Through two trusted proxies: the rightmost address no trusted proxy added.
     assert await whoami(app, "10.1.2.3", "198.51.100.4, 10.9.9.9") == "198.51.100.4"
     assert await whoami(app, "10.1.2.3", None) == "10.1.2.3"
+
+
+def test_a_taken_ops_port_ends_the_start_naming_its_variable() -> None:
+    port, ops_port = free_port(), free_port()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", ops_port))
+        holder.listen()
+        settings = ServiceSettings(port=port, ops_port=ops_port)
+        with pytest.raises(SystemExit, match=f"127.0.0.1:{ops_port} \\(PARLEY_OPS_PORT\\)"):
+            serve(make_app(port=port, ops_port=ops_port), settings)
+    with socket.socket() as again:  # the service port bound first was let go
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", port))

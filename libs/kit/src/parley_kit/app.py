@@ -2,6 +2,7 @@
 admission control (bounded in-flight work, deadlines), health/readiness/metrics. Services add
 their routers and a lifespan that builds clients."""
 
+import socket
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -113,6 +114,23 @@ def create_service_app(
     return app
 
 
+def _listeners(settings: ServiceSettings) -> list[socket.socket]:
+    """The service port's and the ops port's sockets; a port that cannot be bound ends the
+    start with the variable that chose it."""
+    prefix = str(settings.model_config.get("env_prefix", ""))
+    sockets: list[socket.socket] = []
+    for name, port in (("PORT", settings.port), ("OPS_PORT", settings.resolved_ops_port)):
+        try:
+            sockets.append(listen(settings.host, port))
+        except OSError as exc:
+            for sock in sockets:
+                sock.close()
+            raise SystemExit(
+                f"cannot listen on {settings.host}:{port} ({prefix}{name}): {exc.strerror}"
+            ) from exc
+    return sockets
+
+
 def serve(app: ASGIApp | str, settings: ServiceSettings, *, factory: bool = False) -> None:
     """Run a service with uvicorn on its port and its ops port; logs stay JSON (uvicorn's own
     log config is disabled).
@@ -135,10 +153,7 @@ def serve(app: ASGIApp | str, settings: ServiceSettings, *, factory: bool = Fals
         proxy_headers=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
-    sockets = [
-        listen(settings.host, settings.port),
-        listen(settings.host, settings.resolved_ops_port),
-    ]
+    sockets = _listeners(settings)
     # SIGTERM: drain first, then uvicorn's graceful shutdown (see parley_kit.draining).
     server = DrainingServer(config, drain_seconds=settings.drain_seconds)
     try:
