@@ -50,7 +50,14 @@ class MessagingDouble:
         async def by_username(body: dict[str, Any]) -> dict[str, Any]:
             tenant = body["tenant_id"]
             found = [
-                {"id": self.users[(tenant, name)], "username": name}
+                {
+                    "id": self.users[(tenant, name)],
+                    "tenant_id": tenant,
+                    "username": name,
+                    "email": f"{name}@example.com",
+                    "roles": ["member"],
+                    "created_at": "2026-01-01T00:00:00Z",
+                }
                 for name in body["usernames"]
                 if (tenant, name) in self.users
             ]

@@ -9,8 +9,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from parley_kit.cache import REDIS_FAILURES
-from parley_kit.identity import INTERNAL_TOKEN_HEADER
-from parley_kit.problems import ServiceUnavailable
+from parley_kit.internal import AuthUsers, InternalApi
 
 UNKNOWN_NAME_SECONDS = 60
 
@@ -19,10 +18,7 @@ class UserDirectory:
     def __init__(
         self, http: httpx.AsyncClient, auth_url: str, secret: str, redis: Redis, prefix: str
     ) -> None:
-        self._http = http
-        self._url = f"{auth_url}/internal/v1/users:resolve"
-        self._by_username_url = f"{auth_url}/internal/v1/users:by-username"
-        self._headers = {INTERNAL_TOKEN_HEADER: secret}
+        self._users = AuthUsers(InternalApi(http, auth_url, secret))
         self._redis = redis
         self._prefix = prefix
 
@@ -41,17 +37,10 @@ class UserDirectory:
         missing = [user for user in wanted if user not in known]
         if not missing:
             return known
-        try:
-            response = await self._http.post(
-                self._url,
-                json={"tenant_id": tenant_id, "user_ids": missing},
-                headers=self._headers,
-                timeout=5.0,
-            )
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable("cannot check the members with auth right now") from exc
-        found = {user["id"] for user in response.json()["users"]}
+        users = await self._users.by_ids(
+            tenant_id, missing, unavailable="cannot check the members with auth right now"
+        )
+        found = {user.id for user in users}
         if found:
             try:
                 await self._redis.sadd(key, *found)
@@ -87,25 +76,14 @@ class UserDirectory:
             REDIS_FAILURES.labels("messaging", "directory").inc()
         if not missing:
             return found
-        try:
-            response = await self._http.post(
-                self._by_username_url,
-                json={"tenant_id": tenant_id, "usernames": missing},
-                headers=self._headers,
-                timeout=5.0,
-            )
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable("cannot resolve mentions with auth right now") from exc
-        fresh = {
-            user["username"].lower(): user["id"]
-            for user in response.json()["users"]
-            if user.get("tenant_id") == tenant_id
-        }
+        users = await self._users.by_usernames(
+            tenant_id, missing, unavailable="cannot resolve mentions with auth right now"
+        )
+        fresh = {user.username.lower(): user.id for user in users}
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 if fresh:
-                    pipe.hset(key, mapping=fresh)
+                    pipe.hset(key, items=[part for pair in fresh.items() for part in pair])
                     pipe.expire(key, 3600)
                 for name in missing:
                     if name not in fresh:

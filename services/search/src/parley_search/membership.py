@@ -11,17 +11,16 @@ import httpx
 
 from parley_contracts.events import EventEnvelope
 from parley_contracts.topics import EventType
-from parley_kit.identity import INTERNAL_TOKEN_HEADER
-from parley_kit.problems import ServiceUnavailable
+from parley_kit.internal import InternalApi
+
+UNAVAILABLE = "cannot check conversation membership right now"
 
 
 class Memberships:
     def __init__(
         self, http: httpx.AsyncClient, messaging_url: str, secret: str, ttl: float
     ) -> None:
-        self._http = http
-        self._url = messaging_url
-        self._headers = {INTERNAL_TOKEN_HEADER: secret}
+        self._messaging = InternalApi(http, messaging_url, secret, timeout=3.0)
         self._ttl = ttl
         self._cache: dict[tuple[str, str], tuple[float, list[str]]] = {}
 
@@ -30,16 +29,10 @@ class Memberships:
         cached = self._cache.get(key)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        try:
-            response = await self._http.get(
-                f"{self._url}/internal/v1/tenants/{tenant_id}/users/{user_id}/conversations",
-                headers=self._headers,
-                timeout=3.0,
-            )
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable("cannot check conversation membership right now") from exc
-        ids = [str(i) for i in response.json()["conversation_ids"]]
+        body = await self._messaging.get(
+            _conversations(tenant_id, user_id), unavailable=UNAVAILABLE
+        )
+        ids = [str(i) for i in body["conversation_ids"]]
         if len(self._cache) > 100_000:
             self._cache.clear()
         self._cache[key] = (time.monotonic() + self._ttl, ids)
@@ -48,17 +41,9 @@ class Memberships:
     async def titles_of(self, tenant_id: str, user_id: str) -> dict[str, str | None]:
         """The caller's conversations now, with their titles (for `in:<title>`; not cached:
         titles change, and only a search naming a title asks)."""
-        try:
-            response = await self._http.get(
-                f"{self._url}/internal/v1/tenants/{tenant_id}/users/{user_id}/conversations",
-                params={"titles": "true"},
-                headers=self._headers,
-                timeout=3.0,
-            )
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable("cannot check conversation membership right now") from exc
-        body = response.json()
+        body = await self._messaging.get(
+            _conversations(tenant_id, user_id), params={"titles": "true"}, unavailable=UNAVAILABLE
+        )
         titles = body.get("titles") or {}
         return {str(i): titles.get(str(i)) for i in body["conversation_ids"]}
 
@@ -80,3 +65,7 @@ class Memberships:
                 m["user_id"] for m in envelope.data.get("members", [])
             ]
             self.forget(envelope.tenant_id, [str(u) for u in affected])
+
+
+def _conversations(tenant_id: str, user_id: str) -> str:
+    return f"/internal/v1/tenants/{tenant_id}/users/{user_id}/conversations"

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from parley_contracts.events import EventEnvelope
 from parley_contracts.resources import ConversationKind, MemberRole
 from parley_contracts.topics import EventType
-from parley_kit.identity import INTERNAL_TOKEN_HEADER
+from parley_kit.internal import AuthUsers, InternalApi
 from parley_kit.locks import RedisLock
 from parley_kit.logs import get_logger
 from parley_kit.problems import NotFound, ProblemError
@@ -30,33 +30,22 @@ from parley_messaging.repository import MemberRepository
 
 log = get_logger(__name__)
 
-RESOLVE_BATCH = 1000  # auth's users:resolve takes this many ids per call
 ATTEMPTS = 8  # a handling that keeps failing (auth or a store down) is retried, then logged
 
 Announce = Callable[[str, str], Awaitable[None]]
 
 
 class ActiveUsers:
-    """Which users of a tenant are active, asked of auth's internal users:resolve."""
+    """Which users of a tenant are active, asked of auth."""
 
     def __init__(self, http: httpx.AsyncClient, auth_url: str, secret: str) -> None:
-        self._http = http
-        self._url = f"{auth_url}/internal/v1/users:resolve"
-        self._headers = {INTERNAL_TOKEN_HEADER: secret}
+        self._users = AuthUsers(InternalApi(http, auth_url, secret))
 
     async def of(self, tenant_id: str, user_ids: list[str]) -> set[str]:
-        active: set[str] = set()
-        wanted = sorted(set(user_ids))
-        for start in range(0, len(wanted), RESOLVE_BATCH):
-            response = await self._http.post(
-                self._url,
-                json={"tenant_id": tenant_id, "user_ids": wanted[start : start + RESOLVE_BATCH]},
-                headers=self._headers,
-                timeout=5.0,
-            )
-            response.raise_for_status()
-            active |= {u["id"] for u in response.json()["users"] if u.get("active", True)}
-        return active
+        users = await self._users.by_ids(
+            tenant_id, user_ids, unavailable="cannot ask auth which members are active"
+        )
+        return {user.id for user in users if user.active}
 
 
 def heir(members: dict[str, dict[str, Any]], leaving: str, active: set[str]) -> str | None:
