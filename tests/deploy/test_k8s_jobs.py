@@ -11,6 +11,7 @@ from k8s_render import OVERLAYS, ROOT, by_kind, render
 from parley_auth import rotation
 
 SERVICES_SRC = ROOT / "services"
+MIGRATING = ("auth", "messaging", "search")  # the services with a store of their own
 
 
 def container(cronjob: dict) -> dict:
@@ -21,7 +22,11 @@ def container(cronjob: dict) -> dict:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_jobs_run_only_when_started_one_at_a_time_and_never_restart_in_place(overlay: str) -> None:
     cronjobs = by_kind(render(overlay), "CronJob")
-    assert set(cronjobs) == {"parley-search-reindex", "parley-auth-key-rotation"}
+    assert set(cronjobs) == {
+        "parley-search-reindex",
+        "parley-auth-key-rotation",
+        *(f"parley-{service}-migrate" for service in MIGRATING),
+    }
     for name, cronjob in cronjobs.items():
         assert cronjob["spec"]["suspend"] is True, name
         assert cronjob["spec"]["concurrencyPolicy"] == "Forbid", name
@@ -71,7 +76,7 @@ def test_jobs_get_the_same_config_secrets_and_hardening_as_their_service(overlay
     objects = render(overlay)
     deployments = by_kind(objects, "Deployment")
     for name, cronjob in by_kind(objects, "CronJob").items():
-        service = "search" if "search" in name else "auth"
+        service = name.split("-")[1]  # parley-<service>-<step>
         (service_container,) = deployments[f"parley-{service}"]["spec"]["template"]["spec"][
             "containers"
         ]
@@ -79,3 +84,29 @@ def test_jobs_get_the_same_config_secrets_and_hardening_as_their_service(overlay
         assert job_container["envFrom"] == service_container["envFrom"], name
         assert job_container["image"] == service_container["image"], name
         assert job_container["securityContext"] == service_container["securityContext"], name
+
+
+@pytest.mark.parametrize("service", MIGRATING)
+def test_each_migrate_job_runs_its_services_migrate_command(service: str) -> None:
+    migrate = container(by_kind(render("prod"), "CronJob")[f"parley-{service}-migrate"])
+    assert migrate["image"].endswith(f"/parley/{service}:0.1.0")
+    assert "command" not in migrate  # the image's entry point: python -m parley_<service>
+    assert migrate["args"] == ["migrate"]
+    entry = (SERVICES_SRC / service / "src" / f"parley_{service}" / "__main__.py").read_text()
+    assert 'argv[1:2] == ["migrate"]' in entry
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_services_in_kubernetes_only_check_their_migrations(overlay: str) -> None:
+    """The Jobs apply migrations; a pod of a release whose steps are not applied yet refuses to
+    start (and the rollout waits) instead of changing the store as it starts."""
+    (config,) = [o for o in render(overlay) if o["metadata"]["name"].startswith("parley-config")]
+    for service in MIGRATING:
+        assert config["data"][f"PARLEY_{service.upper()}_MIGRATIONS"] == "check", service
+
+
+def test_every_job_the_operations_guide_starts_is_a_rendered_cronjob() -> None:
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    started = set(re.findall(r"--from=cronjob/([\w-]+)", guide))
+    assert {f"parley-{service}-migrate" for service in MIGRATING} <= started
+    assert started <= set(by_kind(render("prod"), "CronJob"))

@@ -18,7 +18,7 @@ ENGINE_PORTS = {
 }
 # How code reaches each engine (parley_kit's connectors and the search engine client).
 ENGINE_USE = {
-    "mongo": re.compile(r"\bconnect_mongo\("),
+    "mongo": re.compile(r"\bconnect_mongo\(|\bmongo_cli\("),
     "redis": re.compile(r"\bconnect_redis\("),
     "kafka": re.compile(r"\bKafkaConnection\b|\bparley_kit\.kafka\b|\bparley_kit\.outbox\b"),
     "elasticsearch": re.compile(r"\bconnect_engine\(|\bAsyncElasticsearch\b"),
@@ -27,8 +27,17 @@ ENGINE_USE = {
 JOB_CODE = {
     "parley-search-reindex": ["parley_search/__main__.py", "parley_search/reindex.py"],
     "parley-auth-key-rotation": ["parley_auth/rotation.py"],
+    "parley-auth-migrate": ["parley_auth/__main__.py", "parley_auth/migrations.py"],
+    "parley-messaging-migrate": ["parley_messaging/__main__.py", "parley_messaging/migrations.py"],
+    "parley-search-migrate": ["parley_search/__main__.py", "parley_search/migrations.py"],
 }
-JOB_SERVICE = {"parley-search-reindex": "search", "parley-auth-key-rotation": "auth"}
+JOB_SERVICE = {
+    "parley-search-reindex": "search",
+    "parley-auth-key-rotation": "auth",
+    "parley-auth-migrate": "auth",
+    "parley-messaging-migrate": "messaging",
+    "parley-search-migrate": "search",
+}
 
 
 def engines_used(files: list[Path]) -> set[str]:

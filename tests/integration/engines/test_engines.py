@@ -4,7 +4,6 @@ import asyncio
 import uuid
 from typing import Any
 
-import pymongo
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from beanie import Document
@@ -13,6 +12,7 @@ from pydantic import BaseModel
 from pymongo.errors import DuplicateKeyError
 from redis.asyncio import Redis
 
+from parley_kit.migrations import create_index
 from parley_kit.mongo import connect_mongo
 from parley_kit.testing.stack import Isolation, StackUrls, search_engine
 
@@ -93,7 +93,6 @@ class Account(Document):
 
     class Settings:
         name = "accounts"
-        indexes = [pymongo.IndexModel([("tenant_id", 1), ("email", 1)], unique=True)]
 
 
 async def test_ferretdb_stores_beanie_documents_and_enforces_unique_indexes(
@@ -101,6 +100,9 @@ async def test_ferretdb_stores_beanie_documents_and_enforces_unique_indexes(
 ) -> None:
     client = await connect_mongo(stack_urls.mongo_url, isolation.mongo_db, [Account])
     try:
+        await create_index("accounts", [("tenant_id", 1), ("email", 1)], unique=True)(
+            client[isolation.mongo_db]
+        )
         await Account(tenant_id="t1", email="ada@example.com").insert()
         found = await Account.find_one({"tenant_id": "t1", "email": "ada@example.com"})
         with pytest.raises(DuplicateKeyError):

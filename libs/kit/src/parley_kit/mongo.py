@@ -52,9 +52,10 @@ async def connect_mongo(
     event_listeners: Sequence[monitoring._EventListener] = (),
     tls_ca_file: str | None = None,
 ) -> AsyncMongoClient[Any]:
-    """Connect and initialise Beanie, then create the models' indexes. `event_listeners`
-    (pymongo command monitoring) let tests see every query a service sends. Credentials and
-    TLS come with the URL; `tls_ca_file` is the CA that signs the server's certificate."""
+    """Connect and initialise Beanie. Indexes are not created here: they are versioned
+    migrations (`parley_kit.migrations`). `event_listeners` (pymongo command monitoring) let
+    tests see every query a service sends. Credentials and TLS come with the URL;
+    `tls_ca_file` is the CA that signs the server's certificate."""
     client: AsyncMongoClient[Any] = StoreClient(
         url,
         **mongo_tls_options(tls_ca_file),
@@ -65,22 +66,24 @@ async def connect_mongo(
         event_listeners=list(event_listeners),
     )
     await init_beanie(database=client[database], document_models=list(models), skip_indexes=True)
-    await create_indexes(models)
     return client
+
+
+def store_client(url: str, tls_ca_file: str | None = None) -> AsyncMongoClient[Any]:
+    """A plain client of a service's store, as the service connects (URL, CA file), for the
+    command-line steps (migrations, backup) that need no Beanie."""
+    return StoreClient(
+        url,
+        **mongo_tls_options(tls_ca_file),
+        serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
+        tz_aware=True,
+        uuidRepresentation="standard",
+    )
 
 
 def mongo_tls_options(ca_file: str | None) -> dict[str, Any]:
     """pymongo options of a CA file: TLS on, verified against it (none: what the URL says)."""
     return {"tls": True, "tlsCAFile": ca_file} if ca_file else {}
-
-
-async def create_indexes(models: Sequence[type[Document]]) -> None:
-    """Each declared index on its own: FerretDB 1.x drops the connection on a multi-index
-    `createIndexes` that repeats existing ones, which Beanie's own index sync sends."""
-    for model in models:
-        collection = model.get_pymongo_collection()
-        for index in getattr(model.Settings, "indexes", []):
-            await collection.create_indexes([index])
 
 
 def group_commit(model: type[Document], max_batch: int = 256) -> GroupCommit:

@@ -12,6 +12,7 @@ from parley_auth.api import internal, public
 from parley_auth.authz import AuthzVersions
 from parley_auth.events import TOPICS, AuthEvents
 from parley_auth.keys import SigningKeys, key_store
+from parley_auth.migrations import MIGRATIONS
 from parley_auth.models import AUTH_MODELS
 from parley_auth.passwords import PasswordHashing
 from parley_auth.repository import TenantRepository
@@ -27,6 +28,7 @@ from parley_kit.health import ReadinessCheck
 from parley_kit.identity import Authenticator, ForwardedIdentity
 from parley_kit.kafka import KafkaConnection
 from parley_kit.locks import RedisLock
+from parley_kit.migrations import MongoLedger
 from parley_kit.mongo import connect_mongo, ping
 from parley_kit.outbox import Outbox, OutboxRelay
 from parley_kit.tokens import JwksVerifier
@@ -46,6 +48,10 @@ def create_app(
             settings.mongo_db,
             [*AUTH_MODELS],
             tls_ca_file=settings.mongo_ca_file,
+        )
+        # Indexes are versioned migrations: applied here or checked (`migrations` setting).
+        await MIGRATIONS.at_start(
+            mongo[settings.mongo_db], MongoLedger(mongo[settings.mongo_db]), settings.migrations
         )
         # Redis holds auth's abuse bounds, which refuse when it fails: a timeout long enough
         # that a busy host does not pass for an outage.

@@ -1,8 +1,11 @@
-"""What auth stores: tenants, users, sessions with their refresh tokens, and signing keys."""
+"""What auth stores: tenants, users, sessions with their refresh tokens, and signing keys.
+
+Indexes (unique slugs, usernames, emails, key ids) are versioned migrations:
+`parley_auth.migrations`.
+"""
 
 from datetime import UTC, datetime
 
-import pymongo
 from beanie import Document
 from pydantic import Field
 
@@ -23,7 +26,6 @@ class TenantRecord(Document):
 
     class Settings:
         name = "tenants"
-        indexes = [pymongo.IndexModel([("slug", 1)], unique=True)]
 
     def resource(self) -> Tenant:
         return Tenant(
@@ -54,10 +56,6 @@ class UserRecord(Document):
 
     class Settings:
         name = "users"
-        indexes = [
-            pymongo.IndexModel([("tenant_id", 1), ("username_key", 1)], unique=True),
-            pymongo.IndexModel([("tenant_id", 1), ("email", 1)], unique=True),
-        ]
 
     def resource(self) -> User:
         return User(
@@ -129,7 +127,6 @@ class SigningKeyRecord(Document):
 
     class Settings:
         name = "signing_keys"
-        indexes = [pymongo.IndexModel([("kid", 1)], unique=True)]
 
 
 AUTH_MODELS: list[type[Document]] = [

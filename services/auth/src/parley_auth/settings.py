@@ -3,6 +3,7 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from parley_kit.migrations import MigrationsMode
 from parley_kit.settings import ServiceSettings
 
 
@@ -11,6 +12,13 @@ class AuthSettings(ServiceSettings):
 
     port: int = 8001
     mongo_db: str = "auth"
+    migrations: MigrationsMode = Field(
+        default="apply",
+        description=(
+            "apply: apply pending store migrations at start (local); check: refuse to start"
+            " while one is pending (run `python -m parley_auth migrate`, the migrate job)"
+        ),
+    )
     public_url: str = Field(
         default="http://127.0.0.1:8001", description="where this service's JWKS is served"
     )

@@ -14,6 +14,7 @@ from parley_kit.health import ReadinessCheck
 from parley_kit.identity import Authenticator, ForwardedIdentity
 from parley_kit.kafka import KafkaConnection
 from parley_kit.locks import RedisLock
+from parley_kit.migrations import MongoLedger
 from parley_kit.mongo import connect_mongo, group_commit, ping
 from parley_kit.outbox import Outbox, OutboxRelay
 from parley_kit.tokens import JwksVerifier
@@ -31,6 +32,7 @@ from parley_messaging.domain.pins import PinService
 from parley_messaging.domain.succession import ActiveUsers, AdminSuccession
 from parley_messaging.domain.timeline import Timeline
 from parley_messaging.events import TOPICS, MessagingEvents
+from parley_messaging.migrations import MIGRATIONS
 from parley_messaging.models import (
     MESSAGING_MODELS,
     MessageRecord,
@@ -59,6 +61,10 @@ def create_app(
             [*MESSAGING_MODELS],
             event_listeners=mongo_listeners,
             tls_ca_file=settings.mongo_ca_file,
+        )
+        # Indexes are versioned migrations: applied here or checked (`migrations` setting).
+        await MIGRATIONS.at_start(
+            mongo[settings.mongo_db], MongoLedger(mongo[settings.mongo_db]), settings.migrations
         )
         redis = connect_redis(settings.redis_url, ca_file=settings.redis_ca_file)
         kafka = KafkaConnection.of(settings)

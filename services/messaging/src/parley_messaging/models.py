@@ -5,14 +5,15 @@ back under concurrency; counts and sets that many users change at once are docum
 own (a member, a reaction), counted in Redis (see `projection.py`).
 
 Ids derived from natural keys (`<conversation>-<seq>`, `<conversation>:<user>`) make every hot
-read a lookup by `_id`: the one filter FerretDB pushes down to its primary key.
+read a lookup by `_id`: the one filter FerretDB pushes down to its primary key. The few secondary
+indexes (the unique client message id above all) are versioned migrations:
+`parley_messaging.migrations`.
 """
 
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import pymongo
 from beanie import Document, PydanticObjectId
 from pydantic import BaseModel, Field, model_validator
 
@@ -91,10 +92,6 @@ class MemberRecord(Document):
 
     class Settings:
         name = "members"
-        indexes = [
-            pymongo.IndexModel([("tenant_id", 1), ("user_id", 1)]),
-            pymongo.IndexModel([("tenant_id", 1), ("conversation_id", 1)]),
-        ]
 
 
 class EditEntry(BaseModel):
@@ -137,15 +134,6 @@ class MessageRecord(Document):
 
     class Settings:
         name = "messages"
-        indexes = [
-            pymongo.IndexModel(
-                [("tenant_id", 1), ("conversation_id", 1), ("sender_id", 1), ("client_msg_id", 1)],
-                unique=True,
-            ),
-            pymongo.IndexModel(
-                [("tenant_id", 1), ("conversation_id", 1), ("parent_id", 1), ("seq", 1)]
-            ),
-        ]
 
 
 def version_id(message: str, version: int) -> str:
@@ -206,7 +194,6 @@ class ReactionRecord(Document):
 
     class Settings:
         name = "reactions"
-        indexes = [pymongo.IndexModel([("tenant_id", 1), ("conversation_id", 1)])]
 
 
 class ReadMarkerRecord(Document):

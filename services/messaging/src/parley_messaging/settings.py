@@ -3,6 +3,7 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from parley_kit.migrations import MigrationsMode
 from parley_kit.settings import ServiceSettings
 
 
@@ -11,6 +12,13 @@ class MessagingSettings(ServiceSettings):
 
     port: int = 8002
     mongo_db: str = "messaging"
+    migrations: MigrationsMode = Field(
+        default="apply",
+        description=(
+            "apply: apply pending store migrations at start (local); check: refuse to start"
+            " while one is pending (run `python -m parley_messaging migrate`, the migrate job)"
+        ),
+    )
     auth_url: str = "http://127.0.0.1:8001"
     page_cache_size: int = Field(
         default=200, ge=100, description="newest messages per conversation kept in Redis"

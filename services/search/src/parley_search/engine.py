@@ -31,6 +31,10 @@ class SearchEngine(Protocol):
     async def bulk(self, operations: list[dict[str, Any]]) -> dict[str, Any]: ...
     async def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]: ...
     async def refresh(self, index: str) -> None: ...
+    # Single documents, visible at once (the migrations ledger, `parley_search.migrations`).
+    async def create_document(self, index: str, id: str, body: dict[str, Any]) -> bool: ...
+    async def get_document(self, index: str, id: str) -> dict[str, Any] | None: ...
+    async def delete_document(self, index: str, id: str) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -87,6 +91,33 @@ class OpenSearchEngine:
 
     async def refresh(self, index: str) -> None:
         await self._client.indices.refresh(index=index)
+
+    async def create_document(self, index: str, id: str, body: dict[str, Any]) -> bool:
+        """Index `body` under `id` unless a document has that id (False then); atomic."""
+        from opensearchpy.exceptions import ConflictError
+
+        try:
+            await self._client.create(index=index, id=id, body=body, refresh="true")
+        except ConflictError:
+            return False
+        return True
+
+    async def get_document(self, index: str, id: str) -> dict[str, Any] | None:
+        from opensearchpy.exceptions import NotFoundError
+
+        try:
+            found = await self._client.get(index=index, id=id)
+        except NotFoundError:
+            return None
+        return dict(found["_source"])
+
+    async def delete_document(self, index: str, id: str) -> None:
+        from opensearchpy.exceptions import NotFoundError
+
+        try:
+            await self._client.delete(index=index, id=id, refresh="true")
+        except NotFoundError:
+            pass
 
     async def close(self) -> None:
         await self._client.close()
@@ -149,6 +180,33 @@ class ElasticsearchEngine:
 
     async def refresh(self, index: str) -> None:
         await self._client.indices.refresh(index=index)
+
+    async def create_document(self, index: str, id: str, body: dict[str, Any]) -> bool:
+        """Index `body` under `id` unless a document has that id (False then); atomic."""
+        from elasticsearch import ConflictError
+
+        try:
+            await self._client.create(index=index, id=id, document=body, refresh="true")
+        except ConflictError:
+            return False
+        return True
+
+    async def get_document(self, index: str, id: str) -> dict[str, Any] | None:
+        from elasticsearch import NotFoundError
+
+        try:
+            found = await self._client.get(index=index, id=id)
+        except NotFoundError:
+            return None
+        return dict(found.body["_source"])
+
+    async def delete_document(self, index: str, id: str) -> None:
+        from elasticsearch import NotFoundError
+
+        try:
+            await self._client.delete(index=index, id=id, refresh="true")
+        except NotFoundError:
+            pass
 
     async def close(self) -> None:
         await self._client.close()

@@ -14,10 +14,11 @@ Filters of the `q` operators: `mentions` (user ids), `has_link` and `has_reactio
 when the message is indexed), `parent_id` (threads).
 
 Mapping revisions: `SCHEMA` is recorded in the index's `_meta`. A deployment whose live index
-has an older revision gets the new fields added in place at startup (adding fields is allowed
-on a live index, and the strict mapping would otherwise refuse the new documents); documents
-written before that lack the new fields until `python -m parley_search reindex` rebuilds the
-index into the next version behind the alias (see docs/api.md, "Search").
+has an older revision gets the new fields added in place by a migration
+(`parley_search.migrations`; adding fields is allowed on a live index, and the strict mapping
+would otherwise refuse the new documents); documents written before that lack the new fields
+until `python -m parley_search reindex` rebuilds the index into the next version behind the
+alias (see docs/api.md, "Search").
 """
 
 from typing import Any, Final
@@ -126,11 +127,10 @@ def index_body(settings: SearchSettings) -> dict[str, Any]:
     }
 
 
-async def ensure_index(engine: SearchEngine, settings: SearchSettings) -> str:
+async def create_first_version(engine: SearchEngine, settings: SearchSettings) -> str:
     """Create version 1 behind the alias if no version exists; returns the alias."""
     alias = alias_name(settings.index_prefix)
     if await engine.aliases(alias):
-        await upgrade_mapping(engine, alias)
         return alias
     first = version_name(settings.index_prefix, 1)
     try:

@@ -25,9 +25,10 @@ from parley_kit.tracing import tracing_of
 from parley_search.api import search
 from parley_search.directory import UserDirectory
 from parley_search.engine import connect_engine
-from parley_search.index import ensure_index
+from parley_search.index import alias_name
 from parley_search.indexer import Indexer, raw_bodies
 from parley_search.membership import Memberships
+from parley_search.migrations import MIGRATIONS, EngineLedger, SearchStore
 from parley_search.service import SearchService
 from parley_search.settings import SearchSettings
 
@@ -55,7 +56,10 @@ def create_app(settings: SearchSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = connect_engine(settings)
-        alias = await ensure_index(engine, settings)
+        await MIGRATIONS.at_start(
+            SearchStore(engine, settings), EngineLedger(engine, settings), settings.migrations
+        )
+        alias = alias_name(settings.index_prefix)
         http = httpx.AsyncClient(timeout=5.0)
         tracing = tracing_of(app)
         tracing.instrument_http(http)

@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from parley_kit.migrations import MigrationsMode
 from parley_kit.settings import ServiceSettings
 
 
@@ -12,6 +13,13 @@ class SearchSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PARLEY_SEARCH_", extra="ignore", frozen=True)
 
     port: int = 8003
+    migrations: MigrationsMode = Field(
+        default="apply",
+        description=(
+            "apply: apply pending store migrations at start (local); check: refuse to start"
+            " while one is pending (run `python -m parley_search migrate`, the migrate job)"
+        ),
+    )
     engine: Literal["opensearch", "elasticsearch"] = Field(
         default="opensearch",
         description="the search engine's API flavour (the local stack runs OpenSearch)",
