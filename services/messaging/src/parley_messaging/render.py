@@ -5,9 +5,11 @@ reactions and reply count); `decorate` adds those from the projection. Its `vers
 document's version (edits, delete) plus its reaction version, so it grows with every change.
 """
 
+from datetime import datetime
 from typing import Any
 
 from parley_contracts.resources import Conversation, Member, Message
+from parley_contracts.validation import format_timestamp
 from parley_messaging.models import MessageRecord
 
 SINCE_V1_1: dict[str, Any] = {
@@ -30,12 +32,14 @@ def base_message(record: MessageRecord) -> dict[str, Any]:
         "parent_id": record.parent_id,
         "mentions": [] if deleted else record.mentions,
         "metadata": {} if deleted else record.metadata,
-        "created_at": record.created_at.isoformat(),
-        "edited_at": record.edited_at.isoformat() if record.edited_at else None,
+        # As API.md writes instants (milliseconds, `Z`), so a cached page and a stored
+        # message render the same instant the same way.
+        "created_at": format_timestamp(record.created_at),
+        "edited_at": format_timestamp(record.edited_at) if record.edited_at else None,
         "deleted": deleted,
         "version": record.version,
         "edit_count": record.edit_count,
-        "pinned_at": record.pinned_at.isoformat() if record.pinned_at else None,
+        "pinned_at": format_timestamp(record.pinned_at) if record.pinned_at else None,
         "pinned_by": record.pinned_by,
     }
 
@@ -48,10 +52,20 @@ def decorated(
     deleted = bool(base["deleted"])
     # A page cached before these fields existed lacks them: it serves their defaults.
     base = SINCE_V1_1 | base
+    if not base["created_at"].endswith("Z"):
+        base = _with_api_timestamps(base)
     return base | {
         "reactions": {} if deleted else {e: list(u) for e, u in doc["r"].items() if u},
         "reply_count": reply_count,
         "version": int(base["version"]) + int(doc.get("v", 0)),
+    }
+
+
+def _with_api_timestamps(base: dict[str, Any]) -> dict[str, Any]:
+    """A base cached before instants were written the API's way (`+00:00`, microseconds)."""
+    return base | {
+        field: format_timestamp(datetime.fromisoformat(base[field])) if base.get(field) else None
+        for field in ("created_at", "edited_at", "pinned_at")
     }
 
 
