@@ -3,8 +3,10 @@
 from datetime import UTC, datetime
 
 import pytest
+from jsonschema import Draft202012Validator  # via schemathesis, a dev dependency
 from pydantic import BaseModel, ValidationError
 
+from parley_contracts.catalog import event_schema
 from parley_contracts.claims import Role
 from parley_contracts.events import PAYLOAD_OF, EventEnvelope, new_event
 from parley_contracts.resources import (
@@ -170,3 +172,18 @@ def test_unknown_event_type_is_rejected() -> None:
     with pytest.raises(ValidationError) as caught:
         EventEnvelope.model_validate(raw.model_dump(mode="json") | {"type": "message.exploded"})
     assert caught.value.errors()[0]["loc"] == ("type",)
+
+
+@pytest.mark.parametrize("event_type", list(EventType))
+def test_each_published_schema_accepts_its_events_and_refuses_others(
+    event_type: EventType,
+) -> None:
+    schema = event_schema(event_type)
+    Draft202012Validator.check_schema(schema)
+    validator = Draft202012Validator(schema)
+    event = new_event(
+        event_type, tenant_id="t1", key="k1", data=make_payload(event_type)
+    ).model_dump(mode="json")
+    assert list(validator.iter_errors(event)) == []
+    assert list(validator.iter_errors(event | {"type": "not.this"}))
+    assert list(validator.iter_errors(event | {"data": {"id": 1}}))
