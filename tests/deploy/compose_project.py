@@ -4,7 +4,8 @@
   with) makes of the committed compose file in a copy of what it reads, with `env_text` as the
   `.env` beside it and no variable from this process's environment: `docker compose config`,
   as JSON. `resolved_as_documented()` is the documented `cp .env.example .env`.
-- `compose_problems(env_text)`: compose-go's error for the same, or None.
+- `compose_problems(env_text, services=...)`: compose-go's error for the same, or None;
+  `services` selects some as `docker compose up NAME...` does.
 - `tools`: deploy/docker/tools.py (compose-check and hadolint, built or installed once, cached).
 """
 
@@ -32,7 +33,9 @@ tools = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(tools)
 
 
-def _run(env_text: str | None, compose_text: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    env_text: str | None, compose_text: str, services: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     with tempfile.TemporaryDirectory(prefix="parley-compose-") as scratch:
         project = Path(scratch)
         (project / "docker-compose.yml").write_text(compose_text)
@@ -42,7 +45,7 @@ def _run(env_text: str | None, compose_text: str) -> subprocess.CompletedProcess
         if env_text is not None:
             (project / ".env").write_text(env_text)
         return subprocess.run(
-            [str(tools.binary("compose-check"))],
+            [str(tools.binary("compose-check")), *(f"--service={s}" for s in services)],
             cwd=project,
             env={"PATH": "/usr/bin:/bin"},  # nothing of this process's own environment
             stdin=subprocess.DEVNULL,
@@ -52,8 +55,10 @@ def _run(env_text: str | None, compose_text: str) -> subprocess.CompletedProcess
         )
 
 
-def compose_problems(env_text: str | None, compose_text: str | None = None) -> str | None:
-    done = _run(env_text, compose_text or COMPOSE_FILE.read_text())
+def compose_problems(
+    env_text: str | None, compose_text: str | None = None, *, services: tuple[str, ...] = ()
+) -> str | None:
+    done = _run(env_text, compose_text or COMPOSE_FILE.read_text(), services)
     return None if done.returncode == 0 else done.stderr.strip() or "failed"
 
 

@@ -122,6 +122,13 @@ def test_cp_env_example_to_env_is_a_project_compose_go_accepts() -> None:
     assert ".env" in missing
 
 
+def test_the_engines_alone_need_no_env_file() -> None:
+    """`make run` with a Docker engine starts only the engines (`docker compose up NAME...`):
+    that works in a fresh checkout, before anyone made a .env."""
+    assert compose_problems(None, services=tuple(sorted(ENGINES))) is None
+    assert compose_problems(None, services=("auth",)) is not None
+
+
 def test_every_variable_the_compose_file_interpolates_has_a_value_in_env_example() -> None:
     text = COMPOSE_FILE.read_text()
     interpolated = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", text))

@@ -3,7 +3,10 @@
 // resolved project as JSON, so tests/deploy can inspect what Docker would really run without a
 // Docker engine.
 //
-//	compose-check [compose file...]   # in the project directory; default docker-compose.yml
+//	compose-check [--service=NAME...] [compose file...]   # in the project directory
+//
+// The files default to docker-compose.yml; --service selects services (and what they depend
+// on) as `docker compose up NAME...` does, so only their env files need to exist.
 package main
 
 import (
@@ -11,22 +14,33 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 )
 
 func main() {
-	files := os.Args[1:]
+	var files, selected []string
+	for _, argument := range os.Args[1:] {
+		if name, ok := strings.CutPrefix(argument, "--service="); ok {
+			selected = append(selected, name)
+		} else {
+			files = append(files, argument)
+		}
+	}
 	if len(files) == 0 {
 		files = []string{"docker-compose.yml"}
 	}
-	options, err := cli.NewProjectOptions(
-		files,
+	loading := []cli.ProjectOptionsFn{
 		cli.WithWorkingDirectory("."),
 		cli.WithOsEnv,
 		cli.WithDotEnv,
 		cli.WithConsistency(true),
-	)
+	}
+	if len(selected) > 0 {
+		loading = append(loading, cli.WithSelectedServices(selected...))
+	}
+	options, err := cli.NewProjectOptions(files, loading...)
 	if err != nil {
 		fail(err)
 	}
