@@ -4,6 +4,9 @@ step pending (exit 1), `migrate` applies them, then `--check` lists them applied
 tests/deploy/test_k8s_jobs.py.)"""
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +45,29 @@ async def test_the_documented_migration_commands_apply_every_pending_step(
         for name in names:
             assert f"applied  {name}\n" in applied, (service, name)
         assert f"{service}: {len(names)} migrations, {len(names)} applied now" in applied
+
+
+@pytest.mark.parametrize("service", list(STEPS))
+def test_a_service_that_only_checks_refuses_to_start_while_a_step_is_pending(
+    stack_urls: StackUrls, isolation: Isolation, tmp_path: Path, service: str
+) -> None:
+    """`PARLEY_<SERVICE>_MIGRATIONS=check` (Kubernetes) on a store no job has migrated: the
+    process exits, naming the first pending step and the command that applies it."""
+    environments = ProcessSuite(stack_urls, isolation, tmp_path)
+    env = (
+        {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+        | environments.environment(service)
+        | {f"PARLEY_{service.upper()}_MIGRATIONS": "check", "PARLEY_LOG_JSON": "false"}
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", f"parley_{service}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert f"migrations pending: {STEPS[service][0]}" in output, output
+    assert f"python -m parley_{service} migrate" in output, output
