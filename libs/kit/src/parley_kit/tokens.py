@@ -7,8 +7,8 @@ fetch per interval and each such request at most that long), but a key published
 fetch is never refused for having come too soon after it: a token signed by a just-promoted key
 is accepted by every verifier at once. A key published with `exp` (a retiring key, see
 parley_auth.keys) verifies nothing past that time, without waiting for a refetch. A key cached
-as `"state": "staged"` that signs a token has been promoted since: that token waits for a
-refetch too (once), which brings the expiry of the key it replaced.
+as `"state": "staged"` that signs a token has been promoted since: that token starts a refetch
+beside its verification, which brings the expiry of the key it replaced.
 
 `alg: none` and every HMAC algorithm are refused before any key is looked at, so a token
 "signed" with the public key as an HMAC secret can never pass.
@@ -145,12 +145,12 @@ class JwksVerifier:
         arrived = time.monotonic()
         if kid not in self._keys:
             await self._fetch_since(arrived)
-        elif self._keys[kid].staged:
-            # Promoted since the fetch: learn when the key it replaced stops verifying.
-            await self._refresh_or_keep(arrived)
-        elif arrived - self._fetched_at > self._cache_seconds and not self._refresh_running():
-            # A known key answers now; the refetch runs beside (it only adds keys or drops
-            # retired ones, and retiring keys carry their own expiry).
+        elif (
+            self._keys[kid].staged or arrived - self._fetched_at > self._cache_seconds
+        ) and not self._refresh_running():
+            # A known key answers now; the refetch runs beside. Stale keys: it adds keys or
+            # drops retired ones (retiring keys carry their own expiry). A staged key that
+            # signs was promoted since: it brings the expiry of the key that one replaced.
             self._refreshing = asyncio.create_task(self._refresh_or_keep(arrived))
         published = self._keys.get(kid)
         if published is None:
