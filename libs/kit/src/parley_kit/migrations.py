@@ -9,8 +9,9 @@ included); search keeps its ledger in the search engine (see `parley_search.migr
 
 Steps are idempotent (creating an index that exists is a no-op), so a run that died between a
 step and its record repeats the step harmlessly. Runs still take turns: a run claims the
-ledger's lock (a document inserted under a unique key, with a lease that frees it if the
-runner dies), so two replicas or Jobs starting together never apply steps at once.
+ledger's lock (a document inserted under a unique key, with a lease the run renews while it
+works, so a runner that dies frees it within a lease), so two replicas or Jobs starting
+together never apply steps at once.
 
 When steps run is one rule, the setting `PARLEY_<SERVICE>_MIGRATIONS`:
 - `apply` (the local default: `make run`, tests, compose): the service applies pending steps
@@ -41,9 +42,9 @@ MigrationsMode = Literal["apply", "check"]
 
 LEDGER = "_migrations"
 LOCK = "_migrations_lock"
-# A lease long enough for the slowest step (an index build over a large collection); a runner
+# A runner renews its lease every third of it while it works (however long a step takes); one
 # that dies holding the lock delays the next run by at most this.
-LEASE_SECONDS = 900.0
+LEASE_SECONDS = 30.0
 # How long a run waits for another run to finish before giving up.
 WAIT_SECONDS = 300.0
 # Every ledger call carries a deadline (the store keeps executing abandoned queries).
@@ -69,6 +70,9 @@ class Ledger(Protocol):
 
     async def claim(self, holder: str, lease_seconds: float) -> bool:
         """Take the run lock for `holder` unless another live holder has it."""
+
+    async def renew(self, holder: str, lease_seconds: float) -> None:
+        """Extend `holder`'s lease (nothing if it no longer holds the lock)."""
 
     async def release(self, holder: str) -> None: ...
 
@@ -121,6 +125,7 @@ class Migrations(Generic[T]):
                 )
             await asyncio.sleep(poll_seconds)
         applied: list[str] = []
+        renewing = asyncio.create_task(self._renew(ledger, holder, lease_seconds))
         try:
             # Read after taking the lock: a run that held it may have applied everything.
             pending = set(await self.pending(ledger))
@@ -132,8 +137,17 @@ class Migrations(Generic[T]):
                 await ledger.record(step.name)
                 applied.append(step.name)
         finally:
+            renewing.cancel()
             await ledger.release(holder)
         return applied
+
+    async def _renew(self, ledger: Ledger, holder: str, lease_seconds: float) -> None:
+        while True:
+            await asyncio.sleep(lease_seconds / 3)
+            try:
+                await ledger.renew(holder, lease_seconds)
+            except Exception as exc:  # the next renewal may succeed; the lease has slack
+                log.warning("migration lock not renewed", service=self.service, error=str(exc))
 
     async def check(self, ledger: Ledger) -> None:
         """Raise `MigrationsPending`, naming the steps, unless all are applied."""
@@ -199,6 +213,13 @@ class MongoLedger:
                 return True
             except DuplicateKeyError:
                 return False
+
+    async def renew(self, holder: str, lease_seconds: float) -> None:
+        expires_at = now() + timedelta(seconds=lease_seconds)
+        with pymongo.timeout(LEDGER_TIMEOUT_SECONDS):
+            await self._lock.update_one(
+                {"_id": "lock", "holder": holder}, {"$set": {"expires_at": expires_at}}
+            )
 
     async def release(self, holder: str) -> None:
         with pymongo.timeout(LEDGER_TIMEOUT_SECONDS):

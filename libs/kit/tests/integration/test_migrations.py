@@ -143,3 +143,26 @@ def test_steps_must_be_numbered_in_order_and_unique() -> None:
         Migrations("x", [Migration("0001-a", step), Migration("0001-a", step)])
     with pytest.raises(ValueError, match="in order"):
         Migrations("x", [Migration("add-index", step)])
+
+
+async def test_a_run_longer_than_its_lease_keeps_the_lock_by_renewing_it(
+    database: Database,
+) -> None:
+    calls: list[str] = []
+
+    async def slow(database: Database) -> None:
+        calls.append("slow")
+        await asyncio.sleep(2.5)  # several leases long
+
+    migrations = Migrations("kit-test", [Migration("0001-slow", slow)])
+    first = asyncio.create_task(
+        migrations.apply(database, MongoLedger(database), lease_seconds=1.0)
+    )
+    await asyncio.sleep(1.5)  # past the first lease: only renewal keeps it
+    second = await migrations.apply(
+        database, MongoLedger(database), lease_seconds=1.0, poll_seconds=0.05
+    )
+
+    assert await first == ["0001-slow"]
+    assert second == []
+    assert calls == ["slow"]

@@ -35,6 +35,7 @@ class SearchEngine(Protocol):
     async def create_document(self, index: str, id: str, body: dict[str, Any]) -> bool: ...
     async def get_document(self, index: str, id: str) -> dict[str, Any] | None: ...
     async def delete_document(self, index: str, id: str) -> None: ...
+    async def put_document(self, index: str, id: str, body: dict[str, Any]) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -118,6 +119,9 @@ class OpenSearchEngine:
             await self._client.delete(index=index, id=id, refresh="true")
         except NotFoundError:
             pass
+
+    async def put_document(self, index: str, id: str, body: dict[str, Any]) -> None:
+        await self._client.index(index=index, id=id, body=body, refresh="true")
 
     async def close(self) -> None:
         await self._client.close()
@@ -207,6 +211,9 @@ class ElasticsearchEngine:
             await self._client.delete(index=index, id=id, refresh="true")
         except NotFoundError:
             pass
+
+    async def put_document(self, index: str, id: str, body: dict[str, Any]) -> None:
+        await self._client.index(index=index, id=id, document=body, refresh="true")
 
     async def close(self) -> None:
         await self._client.close()

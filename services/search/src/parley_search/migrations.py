@@ -88,6 +88,13 @@ class EngineLedger:
         await self._engine.delete_document(self._index, "lock")  # its holder died
         return await self._engine.create_document(self._index, "lock", lock)
 
+    async def renew(self, holder: str, lease_seconds: float) -> None:
+        found = await self._engine.get_document(self._index, "lock")
+        if found is not None and found["holder"] == holder:
+            expires = datetime.now(UTC) + timedelta(seconds=lease_seconds)
+            lock = {"holder": holder, "expires_at": expires.isoformat()}
+            await self._engine.put_document(self._index, "lock", lock)
+
     async def release(self, holder: str) -> None:
         found = await self._engine.get_document(self._index, "lock")
         if found is not None and found["holder"] == holder:
