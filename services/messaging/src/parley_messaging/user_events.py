@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from faststream import AckPolicy
 from faststream.kafka.message import KafkaMessage
 
 from parley_kit.kafka import KafkaConnection, ensure_topics
@@ -37,8 +38,14 @@ class UserEventsListener:
         self._kafka = kafka
         self._topic = topic
         self._broker = kafka.broker(client_id="parley-messaging", tracing=tracing)
+        # Committed once handled (not on receipt): a replica stopped while it hands admins
+        # over leaves the event to the next member of the group instead of losing it.
         subscriber = self._broker.subscriber(
-            topic, group_id=group_id, auto_offset_reset="earliest", decoder=_raw
+            topic,
+            group_id=group_id,
+            auto_offset_reset="earliest",
+            decoder=_raw,
+            ack_policy=AckPolicy.ACK,
         )
         subscriber(handler)
         self._task: asyncio.Task[None] | None = None
