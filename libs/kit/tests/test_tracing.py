@@ -1,7 +1,10 @@
 """Tracing hops without I/O: the server span of a request, the traceparent an httpx call sends,
 the context an outbox record keeps and the headers the relay derives from it; off means no-op."""
 
+import json
+
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import APIRouter
 from opentelemetry import trace
@@ -10,9 +13,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from parley_kit.app import create_service_app
+from parley_kit.logs import configure_logging, get_logger
 from parley_kit.settings import ServiceSettings
 from parley_kit.tracing import (
     Tracing,
+    UntrustedTraceContext,
     context_headers,
     current_context,
     start_producer_span,
@@ -141,3 +146,34 @@ async def test_a_relay_that_does_not_trace_forwards_the_stored_context_unchanged
         "tracestate": b"vendor=1",
     }
     assert start_producer_span(trace.NoOpTracer(), None, "publish")[1] == {}
+
+
+def test_a_log_line_inside_a_span_names_its_trace(capsys: pytest.CaptureFixture[str]) -> None:
+    tracing, _ = recording()
+    configure_logging("test", "INFO", json=True)
+    log = get_logger("test")
+    with tracing.tracer("test").start_as_current_span("work") as span:
+        log.info("inside")
+    log.info("outside")
+    inside, outside = (json.loads(line) for line in capsys.readouterr().out.splitlines()[-2:])
+    assert inside["trace_id"] == f"{span.get_span_context().trace_id:032x}"
+    assert inside["span_id"] == f"{span.get_span_context().span_id:016x}"
+    assert "trace_id" not in outside
+
+
+async def test_the_public_edge_starts_its_own_trace_whatever_the_client_sends() -> None:
+    tracing, exporter = recording()
+    app = echo_app(tracing)
+    async with LifespanManager(app) as manager:  # type: ignore[arg-type]
+        edge = UntrustedTraceContext(manager.app)
+        transport = httpx.ASGITransport(app=edge)
+        async with httpx.AsyncClient(transport=transport, base_url="http://echo") as client:
+            answer = await client.get(
+                "/v1/echo/hi",
+                headers={"traceparent": TRACEPARENT, "baggage": "tenant=forged"},
+            )
+
+    (server,) = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert server.parent is None
+    assert f"{server.context.trace_id:032x}" != TRACE_ID
+    assert answer.json()["context"].split("-")[1] == f"{server.context.trace_id:032x}"

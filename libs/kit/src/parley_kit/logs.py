@@ -1,10 +1,12 @@
-"""Structured JSON logs (structlog) carrying the request id of the call being served."""
+"""Structured JSON logs (structlog) carrying the request id of the call being served, and its
+trace and span ids when it is traced (to go from a log line to its trace)."""
 
 import logging
 import sys
 from contextvars import ContextVar
 
 import structlog
+from opentelemetry import trace
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -18,11 +20,22 @@ def _add_request_id(
     return event_dict
 
 
+def _add_trace_ids(
+    _logger: object, _method: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict.setdefault("trace_id", f"{context.trace_id:032x}")
+        event_dict.setdefault("span_id", f"{context.span_id:016x}")
+    return event_dict
+
+
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
     """Route structlog and stdlib logging to one JSON line per event on stdout."""
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         _add_request_id,
+        _add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

@@ -42,6 +42,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.util.re import parse_env_headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from parley_kit.logs import get_logger
 from parley_kit.settings import ServiceSettings
@@ -56,6 +57,7 @@ UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 EXPORT_TIMEOUT_SECONDS = 5.0
 # The context keys stored with an outbox record and sent as Kafka record headers.
 CONTEXT_HEADERS = ("traceparent", "tracestate", "baggage")
+_CLIENT_CONTEXT = frozenset(name.encode() for name in CONTEXT_HEADERS)
 
 
 class Tracing:
@@ -261,6 +263,22 @@ def _record_attributes(record: Any, headers: Mapping[str, Any]) -> dict[str, Any
     if "event_type" in headers:
         attributes["parley.event_type"] = str(headers["event_type"])
     return attributes
+
+
+class UntrustedTraceContext:
+    """ASGI middleware of the public edge: a client's `traceparent`, `tracestate` and `baggage`
+    are dropped, so every trace starts at the gateway under its own sampling ratio (a client
+    can neither force its requests to be recorded nor carry baggage into the services)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = scope.get("headers", ())
+        if any(name in _CLIENT_CONTEXT for name, _ in headers):
+            scope = dict(scope)
+            scope["headers"] = [(n, v) for n, v in headers if n not in _CLIENT_CONTEXT]
+        await self.app(scope, receive, send)
 
 
 def tracing_of(app: Any) -> Tracing:

@@ -38,7 +38,7 @@ from parley_kit.kafka import KafkaConnection
 from parley_kit.last_resort import UnexpectedErrors
 from parley_kit.listeners import OpsListener
 from parley_kit.tokens import JwksVerifier
-from parley_kit.tracing import tracing_of
+from parley_kit.tracing import UntrustedTraceContext, tracing_of
 
 DESCRIPTION = """The public API of Parley: tenants and auth, conversations, messages, search.
 
@@ -222,9 +222,11 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
     api.state.sio = sio
     # The same last resort outside the Socket.IO mount as inside the API: an error in the
     # socket transport is a complete 500 problem too, and the connection stays usable. The ops
-    # listener serves no sockets either (the API keeps its own `OpsListener`).
+    # listener serves no sockets either (the API keeps its own `OpsListener`). Traces start
+    # here: a client's trace context is dropped.
+    edge = socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")
     return OpsListener(
-        UnexpectedErrors(socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")),
+        UnexpectedErrors(UntrustedTraceContext(edge)),
         port=settings.port,
         ops_port=settings.resolved_ops_port,
     )
