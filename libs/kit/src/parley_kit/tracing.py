@@ -99,7 +99,7 @@ class Tracing:
             exporter = OTLPSpanExporter(
                 endpoint=settings.tracing_endpoint,
                 headers=headers,
-                certificate_file=settings.tracing_ca_file,
+                certificate_file=settings.tracing_ca_file or None,
                 timeout=EXPORT_TIMEOUT_SECONDS,
             )
             return BatchSpanProcessor(exporter, export_timeout_millis=EXPORT_TIMEOUT_SECONDS * 1000)

@@ -223,10 +223,12 @@ def create_app(settings: GatewaySettings | None = None) -> Any:
     # The same last resort outside the Socket.IO mount as inside the API: an error in the
     # socket transport is a complete 500 problem too, and the connection stays usable. The ops
     # listener serves no sockets either (the API keeps its own `OpsListener`). Traces start
-    # here: a client's trace context is dropped.
-    edge = socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")
+    # at the API: a client's trace context is dropped.
+    edge = socketio.ASGIApp(
+        sio, other_asgi_app=UntrustedTraceContext(api), socketio_path="socket.io"
+    )
     return OpsListener(
-        UnexpectedErrors(UntrustedTraceContext(edge)),
+        UnexpectedErrors(edge),
         port=settings.port,
         ops_port=settings.resolved_ops_port,
     )
