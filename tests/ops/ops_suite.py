@@ -35,8 +35,17 @@ class ReplicatedSuite(ProcessSuite):
             "auth-2": keys | {"PUBLIC_URL": self.url("auth-2")},
             # The gateways verify tokens with the second auth replica's JWKS while the first
             # issues them: a replica that lags behind a promotion would show as a 401.
-            "gateway": {"JWKS_URL": f"{self.url('auth-2')}/.well-known/jwks.json"},
-            "gateway-2": {"JWKS_URL": f"{self.url('auth-2')}/.well-known/jwks.json"},
+            # A few users call without pause: their per-user bound stays on, out of the way.
+            "gateway": {
+                "JWKS_URL": f"{self.url('auth-2')}/.well-known/jwks.json",
+                "USER_RATE_PER_SECOND": "2000",
+                "USER_BURST": "4000",
+            },
+            "gateway-2": {
+                "JWKS_URL": f"{self.url('auth-2')}/.well-known/jwks.json",
+                "USER_RATE_PER_SECOND": "2000",
+                "USER_BURST": "4000",
+            },
         }
 
     @staticmethod

@@ -61,7 +61,8 @@ async def call(
             answer = await http.request(method, f"{other}{path}", json=body)
             answered_by_stopping = False
     except httpx.HTTPError as exc:
-        outcome.failures.append(f"{method} {path}: {exc!r}")
+        when = "before" if outcome.sigterm_at is None or sent_at < outcome.sigterm_at else "after"
+        outcome.failures.append(f"{method} {path} sent {when} SIGTERM: {exc!r}")
         return
     outcome.calls += 1
     if answer.status_code >= 400:
@@ -113,6 +114,7 @@ async def test_a_gateway_replica_stopped_by_sigterm_fails_no_request(
                 send = {"content": "still here", "client_msg_id": uuid.uuid4().hex}
                 await call(http, outcome, replicas, "POST", messages, send)
                 await call(http, outcome, replicas, "GET", messages, None)
+                await asyncio.sleep(0.01)  # a stream of requests, not a load test
 
         socket = socketio.AsyncClient(reconnection=False)
         socket_closed: list[float] = []
