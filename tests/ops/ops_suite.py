@@ -87,15 +87,3 @@ class ReplicatedSuite(ProcessSuite):
         process = self.processes.pop(service)
         process.send_signal(signal.SIGTERM)
         return process
-
-    def rotation(self, *arguments: str) -> subprocess.CompletedProcess[str]:
-        """`python -m parley_auth.rotation ...` with auth's environment (as a k8s Job runs it)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-        return subprocess.run(
-            [sys.executable, "-m", "parley_auth.rotation", *arguments],
-            env=env | self.environment("auth"),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
