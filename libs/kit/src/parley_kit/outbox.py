@@ -20,6 +20,9 @@ document and its event atomically, so the guarantees come from idempotence inste
   engine, so exactly one replica holds each slot; the holder claims the next slot half-way
   through its own, and a replica that finds the next slot unclaimed when it starts takes over.
   Kafka down: the relay backs off and resumes by itself; records stay pending meanwhile.
+- A record the relay cannot read never stalls the ones behind it: one of the format before
+  v1.1 is converted and published, anything else is moved to `outbox_unreadable` (counted in
+  `parley_outbox_unreadable_total`, alerted on) for a person to look at.
 """
 
 import asyncio
@@ -36,7 +39,7 @@ from bson import Binary
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 from prometheus_client import Counter, Gauge, Histogram
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -52,6 +55,10 @@ log = get_logger(__name__)
 OUTBOX_PUBLISHED = Counter("parley_outbox_published_total", "Events published to Kafka", ["topic"])
 OUTBOX_FAILURES = Counter("parley_outbox_publish_failures_total", "Failed publish attempts")
 OUTBOX_PENDING = Gauge("parley_outbox_pending", "Events waiting to be published (last batch)")
+OUTBOX_UNREADABLE = Counter(
+    "parley_outbox_unreadable_total",
+    "Outbox records neither publishable nor convertible, moved to outbox_unreadable",
+)
 OUTBOX_LAG = Histogram(
     "parley_outbox_delay_seconds",
     "Time from enqueue to Kafka acknowledgement",
@@ -82,6 +89,8 @@ class OutboxRecord(BaseModel):
 
 OUTBOX = "outbox"
 LEASES = "outbox_lease"
+# Records the relay can neither publish nor read, moved aside so they cannot stall the rest.
+UNREADABLE = "outbox_unreadable"
 STOP_SECONDS = 5.0
 # The longest pause between attempts while publishing fails. An attempt against a Kafka that
 # is down costs a refused connection; the pause is how late publishing resumes once it is back.
@@ -155,6 +164,7 @@ class OutboxRelay:
     ) -> None:
         self._outbox = database[OUTBOX]
         self._leases = database[LEASES]
+        self._unreadable = database[UNREADABLE]
         self._kafka = kafka
         self._client_id = client_id
         self._topics = topics
@@ -280,7 +290,7 @@ class OutboxRelay:
         """Publish what is publishable now; returns how many records were published."""
         # No filter and no sort: storage order, the whole query pushed down to the engine.
         cursor = self._outbox.find({}).limit(self._batch_size)
-        records = [OutboxRecord.model_validate(raw) async for raw in cursor]
+        records = [record async for raw in cursor if (record := await self._readable(raw))]
         OUTBOX_PENDING.set(len(records))
         if not records:
             return 0
@@ -299,6 +309,36 @@ class OutboxRelay:
             OUTBOX_PUBLISHED.labels(record.topic).inc()
             OUTBOX_LAG.observe(max(0.0, (now - _aware(record.created_at)).total_seconds()))
         return len(ready)
+
+    async def _readable(self, raw: dict[str, Any]) -> OutboxRecord | None:
+        """The record as the relay publishes it. A record of the format before v1.1 (the
+        envelope as a document, left pending across an upgrade) is converted, so an upgrade
+        loses no event; one that is neither is moved to `outbox_unreadable` with the error
+        and skipped, so a single bad record can never stall every event behind it."""
+        try:
+            return OutboxRecord.model_validate(raw)
+        except ValidationError as exc:
+            error = str(exc)
+        if isinstance(raw.get("envelope"), dict):
+            try:
+                envelope = EventEnvelope.model_validate(raw["envelope"])
+                return OutboxRecord.model_validate(
+                    raw
+                    | {
+                        "event_type": str(envelope.type),
+                        "payload": envelope.model_dump_json().encode(),
+                    }
+                )
+            except ValidationError as exc:
+                error = str(exc)
+        OUTBOX_UNREADABLE.inc()
+        log.error(
+            "unreadable outbox record moved aside", record_id=str(raw.get("_id")), error=error[:500]
+        )
+        with contextlib.suppress(DuplicateKeyError):
+            await self._unreadable.insert_one(raw | {"error": error[:2000], "moved_at": _now()})
+        await self._outbox.delete_one({"_id": raw["_id"]})
+        return None
 
     async def _send(self, producer: AIOKafkaProducer, record: OutboxRecord) -> Any:
         """Hand one record to the producer; the returned future resolves on acknowledgement.

@@ -14,7 +14,7 @@ from parley_contracts.resources import Tenant
 from parley_contracts.topics import USERS, EventType, prefixed
 from parley_kit.group_commit import GroupCommit
 from parley_kit.kafka import ensure_topics
-from parley_kit.outbox import OUTBOX, Outbox, OutboxRelay
+from parley_kit.outbox import OUTBOX, UNREADABLE, Outbox, OutboxRelay
 from parley_kit.testing.stack import Isolation, StackUrls
 
 pytestmark = pytest.mark.integration
@@ -143,3 +143,41 @@ async def test_two_relays_publish_each_event_once_in_position_order_and_empty_th
         seen = [int(e["event_id"].split("-")[1]) - offset for e in received if e["key"] == key]
         assert seen == list(range(1, 11))
     assert remaining == 0
+
+
+async def test_a_record_of_the_old_format_is_published_and_a_bad_one_moved_aside(
+    stack_urls: StackUrls, isolation: Isolation
+) -> None:
+    """An outbox left with records across an upgrade, and one record nobody can read: neither
+    stalls the events behind them, and the old-format event still reaches Kafka."""
+    client: AsyncMongoClient[Any] = AsyncMongoClient(stack_urls.mongo_url)
+    database = client[isolation.mongo_db]
+    topic = prefixed(isolation.topic_prefix, USERS)
+    await ensure_topics(stack_urls.kafka_bootstrap, [topic], partitions=1)
+    relay = OutboxRelay(
+        database, stack_urls.kafka_bootstrap, client_id="relay", topics=[topic], poll_interval=0.05
+    )
+    outbox = Outbox(database, isolation.topic_prefix, relay)
+    old = tenant_event(1, "key-a")
+    try:
+        # Before v1.1 a record held the envelope as a document, with no event_type or payload.
+        await database[OUTBOX].insert_one(
+            {"_id": old.event_id, "topic": topic, "key": "key-a", "position": None}
+            | {"envelope": old.model_dump(), "created_at": old.occurred_at}
+        )
+        await database[OUTBOX].insert_one({"_id": "garbage", "topic": topic, "key": "key-a"})
+        await outbox.enqueue(tenant_event(2, "key-a"))
+        await relay.start()
+        received = await consume(stack_urls.kafka_bootstrap, topic, 2)
+        remaining = await database[OUTBOX].count_documents({})
+        moved = await database[UNREADABLE].find_one({"_id": "garbage"})
+    finally:
+        await relay.stop()
+        await client.drop_database(isolation.mongo_db)
+        await client.close()
+
+    assert sorted(e["event_id"] for e in received) == ["e-1", "e-2"]
+    assert EventEnvelope.model_validate(received[0]).type is EventType.TENANT_CREATED
+    assert remaining == 0
+    assert moved is not None
+    assert "event_type" in moved["error"]
