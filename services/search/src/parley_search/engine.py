@@ -28,6 +28,7 @@ class SearchEngine(Protocol):
     async def update_aliases(self, actions: list[dict[str, Any]]) -> None: ...
     async def get_mapping(self, index: str) -> dict[str, Any]: ...
     async def put_mapping(self, index: str, body: dict[str, Any]) -> None: ...
+    async def put_settings(self, index: str, settings: dict[str, Any]) -> None: ...
     async def bulk(self, operations: list[dict[str, Any]]) -> dict[str, Any]: ...
     async def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]: ...
     async def refresh(self, index: str) -> None: ...
@@ -74,6 +75,9 @@ class OpenSearchEngine:
 
     async def put_mapping(self, index: str, body: dict[str, Any]) -> None:
         await self._client.indices.put_mapping(index=index, body=body)
+
+    async def put_settings(self, index: str, settings: dict[str, Any]) -> None:
+        await self._client.indices.put_settings(index=index, body={"index": settings})
 
     async def bulk(self, operations: list[dict[str, Any]]) -> dict[str, Any]:
         return dict(await self._client.bulk(body=operations))
@@ -159,6 +163,9 @@ class ElasticsearchEngine:
 
     async def get_mapping(self, index: str) -> dict[str, Any]:
         return dict((await self._client.indices.get_mapping(index=index)).body)
+
+    async def put_settings(self, index: str, settings: dict[str, Any]) -> None:
+        await self._client.indices.put_settings(index=index, settings={"index": settings})
 
     async def put_mapping(self, index: str, body: dict[str, Any]) -> None:
         # The Elasticsearch client names `_meta` `meta`.

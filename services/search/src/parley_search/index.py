@@ -173,3 +173,17 @@ async def upgrade_mapping(engine: SearchEngine, alias: str) -> bool:
             schema=SCHEMA,
         )
     return upgraded
+
+
+async def apply_live_settings(engine: SearchEngine, settings: SearchSettings) -> None:
+    """The index settings that may change on a live index (refresh interval, replicas) set to
+    what the service is configured with now: an index created under older settings (or an
+    older default) would otherwise keep them for ever, e.g. a 1 s refresh that made every
+    message searchable a second late."""
+    await engine.put_settings(
+        alias_name(settings.index_prefix),
+        {
+            "refresh_interval": settings.refresh_interval,
+            "number_of_replicas": settings.replicas,
+        },
+    )

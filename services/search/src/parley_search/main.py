@@ -25,7 +25,7 @@ from parley_kit.tracing import tracing_of
 from parley_search.api import search
 from parley_search.directory import UserDirectory
 from parley_search.engine import connect_engine
-from parley_search.index import alias_name
+from parley_search.index import alias_name, apply_live_settings
 from parley_search.indexer import Indexer, raw_bodies
 from parley_search.membership import Memberships
 from parley_search.migrations import MIGRATIONS, EngineLedger, SearchStore
@@ -59,6 +59,7 @@ def create_app(settings: SearchSettings | None = None) -> FastAPI:
         await MIGRATIONS.at_start(
             SearchStore(engine, settings), EngineLedger(engine, settings), settings.migrations
         )
+        await apply_live_settings(engine, settings)
         alias = alias_name(settings.index_prefix)
         http = httpx.AsyncClient(timeout=5.0)
         tracing = tracing_of(app)
