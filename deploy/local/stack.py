@@ -272,7 +272,7 @@ def kafka_command(config: StackConfig, libs: Path) -> str:
     )
     if not (data / "meta.properties").exists():
         data.mkdir(parents=True, exist_ok=True)
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = kafka_cluster_id()
         say("formatting Kafka storage (first start)")
         run_logged(
             [
@@ -283,6 +283,16 @@ def kafka_command(config: StackConfig, libs: Path) -> str:
             config.logs / "kafka-format.log",
         )
     return f"{java} kafka.Kafka {properties}"
+
+
+def kafka_cluster_id() -> str:
+    """A cluster id as Kafka's own `Uuid.randomUuid` makes them: URL-safe base64 of 16 random
+    bytes, never starting with `-` (1 in 64 would, and the storage tool then reads the id as
+    an option and refuses to format: a stack that failed to come up now and then)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def compile_search_launcher(config: StackConfig, libs: Path) -> Path:
