@@ -2,7 +2,6 @@
 listener on this host: it asks `/readyz` on the service's ops port and exits 0 only on a 200."""
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from parley_auth.settings import AuthSettings
+from parley_kit.testing.servers import free_port
 
 SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "docker" / "healthcheck.py"
 
@@ -54,13 +54,6 @@ def healthcheck(environment: dict[str, str], *arguments: str) -> int:
     ).returncode
 
 
-def unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 @pytest.mark.parametrize(("status", "code"), [(200, 0), (503, 1)])
 def test_it_asks_readyz_on_the_configured_ops_port(status: int, code: int) -> None:
     with ops_listener(status) as (port, asked):
@@ -84,5 +77,5 @@ def test_an_unset_ops_port_is_the_service_port_plus_1000_as_the_service_resolves
 
 
 def test_nothing_listening_is_unhealthy() -> None:
-    environment = {"PARLEY_SERVICE": "search", "PARLEY_SEARCH_OPS_PORT": str(unused_port())}
+    environment = {"PARLEY_SERVICE": "search", "PARLEY_SEARCH_OPS_PORT": str(free_port())}
     assert healthcheck(environment) == 1
