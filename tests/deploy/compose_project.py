@@ -6,7 +6,7 @@
   as JSON. `resolved_as_documented()` is the documented `cp .env.example .env`.
 - `compose_problems(env_text, services=...)`: compose-go's error for the same, or None;
   `services` selects some as `docker compose up NAME...` does.
-- `tools`: deploy/docker/tools.py (compose-check and hadolint, built or installed once, cached).
+- `tools`: deploy/tools.py (compose-check and hadolint, built or installed once, cached).
 """
 
 import importlib.util
@@ -24,9 +24,7 @@ ENV_EXAMPLE = ROOT / ".env.example"
 # What the compose file reads besides itself and .env.
 READ_BY_COMPOSE = [Path("deploy/docker/parley.env")]
 
-_spec = importlib.util.spec_from_file_location(
-    "parley_docker_tools", ROOT / "deploy" / "docker" / "tools.py"
-)
+_spec = importlib.util.spec_from_file_location("parley_deploy_tools", ROOT / "deploy" / "tools.py")
 assert _spec is not None
 assert _spec.loader is not None
 tools = importlib.util.module_from_spec(_spec)

@@ -35,9 +35,9 @@ KUBERNETES_VERSIONS = ["1.30.0", "1.31.0", "1.32.0", "1.33.0"]
 SERVICES = ["gateway", "auth", "messaging", "search"]
 CUSTOM_KINDS = {"HTTPRoute", "ServiceMonitor", "PrometheusRule"}
 
-# deploy/k8s/tools.py builds and caches kustomize and kubeconform; loaded under a name of its
-# own (it is a script, not a package).
-_spec = importlib.util.spec_from_file_location("parley_k8s_tools", K8S / "tools.py")
+# deploy/tools.py builds and caches kustomize and kubeconform; loaded under a name of its own
+# (it is a script, not a package).
+_spec = importlib.util.spec_from_file_location("parley_deploy_tools", ROOT / "deploy" / "tools.py")
 assert _spec is not None
 assert _spec.loader is not None
 tools = importlib.util.module_from_spec(_spec)

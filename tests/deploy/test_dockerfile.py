@@ -1,5 +1,5 @@
 """The service Dockerfile: hadolint clean (the real linter, installed once by
-deploy/docker/tools.py), plus the rules hadolint does not check, read from the parsed file: base
+deploy/tools.py), plus the rules hadolint does not check, read from the parsed file: base
 images pinned by digest, non-root, a HEALTHCHECK on /readyz, an exec-form entry point, no build
 tools in the final stage, one service's locked non-dev dependencies, no secrets."""
 
