@@ -93,6 +93,11 @@ class ProcessSuite:
         prefix = f"PARLEY_{service.upper()}_"
         return {f"{prefix}{key}": value for key, value in values.items()}
 
+    @staticmethod
+    def service_of(name: str) -> str:
+        """The service a process runs (a suite with replicas names them apart)."""
+        return name
+
     def start(self, service: str) -> None:
         env = (
             {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
@@ -101,7 +106,7 @@ class ProcessSuite:
         )
         with self.log(service).open("ab") as log:
             self.processes[service] = subprocess.Popen(
-                [sys.executable, "-m", f"parley_{service}"],
+                [sys.executable, "-m", f"parley_{self.service_of(service)}"],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

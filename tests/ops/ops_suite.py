@@ -2,10 +2,8 @@
 operations test needs (short token lifetime, short key-rotation waits). Replicas are named
 `<service>-2`; each runs as its own process on its own port, configured only by environment."""
 
-import os
 import signal
 import subprocess
-import sys
 from dataclasses import dataclass, field
 
 from e2e_suite import ProcessSuite
@@ -50,6 +48,7 @@ class ReplicatedSuite(ProcessSuite):
 
     @staticmethod
     def service_of(name: str) -> str:
+        """`gateway-2` runs the gateway."""
         return name.split("-")[0]
 
     def environment(self, service: str) -> dict[str, str]:
@@ -61,21 +60,6 @@ class ReplicatedSuite(ProcessSuite):
         values[f"{prefix}OPS_PORT"] = str(self.ops_ports[service])
         values |= {f"{prefix}{k}": v for k, v in self.overrides.get(service, {}).items()}
         return values
-
-    def start(self, service: str) -> None:
-        env = (
-            {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-            | self.environment(service)
-            | {"PYTHONUNBUFFERED": "1"}
-        )
-        with self.log(service).open("ab") as log:
-            self.processes[service] = subprocess.Popen(
-                [sys.executable, "-m", f"parley_{self.service_of(service)}"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
 
     def start_all(self) -> None:
         for name in ("auth", "auth-2", "messaging", "search", "gateway", "gateway-2"):
