@@ -66,6 +66,21 @@ async def platform(
 
 
 @contextlib.asynccontextmanager
+async def two_gateways(behind: Platform) -> AsyncIterator[str]:
+    """Two gateway replicas in front of `behind`'s services, both ready: the first at
+    `behind.url`, the second at the URL yielded (as two pods behind one load balancer)."""
+    first = behind.gateway
+    second = first.model_copy(update={"port": free_port(), "ops_port": free_port()})
+    async with (
+        serving(create_gateway(first), first.port, ops_port=first.resolved_ops_port),
+        serving(create_gateway(second), second.port, ops_port=second.resolved_ops_port),
+    ):
+        await wait_ready(first)
+        await wait_ready(second)
+        yield f"http://127.0.0.1:{second.port}"
+
+
+@contextlib.asynccontextmanager
 async def backend(
     urls: StackUrls,
     names: Isolation,

@@ -8,10 +8,8 @@ import httpx
 import pytest
 import socketio
 from gateway_factories import listen, new_tenant, new_user
-from gateway_suite import backend, wait_ready
+from gateway_suite import backend, two_gateways
 
-from parley_gateway.main import create_app
-from parley_kit.testing.servers import free_port, serving
 from parley_kit.testing.stack import Isolation, StackUrls
 
 pytestmark = pytest.mark.integration
@@ -33,46 +31,40 @@ async def closed(clients: list[socketio.AsyncClient]) -> bool:
 async def test_a_deactivation_closes_the_users_sockets_on_every_replica(
     stack_urls: StackUrls, isolation: Isolation
 ) -> None:
-    async with backend(stack_urls, isolation) as behind:
-        first = behind.gateway
-        second = first.model_copy(update={"port": free_port(), "ops_port": free_port()})
-        second_url = f"http://127.0.0.1:{second.port}"
-        async with (
-            serving(create_app(first), first.port, ops_port=first.resolved_ops_port),
-            serving(create_app(second), second.port, ops_port=second.resolved_ops_port),
-        ):
-            await wait_ready(first)
-            await wait_ready(second)
-            async with httpx.AsyncClient(base_url=second_url, timeout=10) as http:
-                owner = await new_tenant(http)
-                ann = await new_user(http, owner, "ann")
-                bea = await new_user(http, owner, "bea")
-                on_first = await listen(behind.url, ann)
-                on_second = await listen(second_url, ann)
-                bystander = await listen(behind.url, bea)
+    async with (
+        backend(stack_urls, isolation) as behind,
+        two_gateways(behind) as second_url,
+        httpx.AsyncClient(base_url=second_url, timeout=10) as http,
+    ):
+        owner = await new_tenant(http)
+        ann = await new_user(http, owner, "ann")
+        bea = await new_user(http, owner, "bea")
+        on_first = await listen(behind.url, ann)
+        on_second = await listen(second_url, ann)
+        bystander = await listen(behind.url, bea)
+        try:
+            deactivated = await http.post(
+                f"/v1/users/{ann.user_id}/deactivate", headers=owner.headers
+            )
+            all_closed = await closed([on_first.client, on_second.client])
+            refused = []
+            for url in (behind.url, second_url):
+                again = socketio.AsyncClient(reconnection=False)
                 try:
-                    deactivated = await http.post(
-                        f"/v1/users/{ann.user_id}/deactivate", headers=owner.headers
+                    await again.connect(
+                        url,
+                        auth={"token": ann.access_token},
+                        transports=["websocket"],
+                        wait_timeout=5,
                     )
-                    all_closed = await closed([on_first.client, on_second.client])
-                    refused = []
-                    for url in (behind.url, second_url):
-                        again = socketio.AsyncClient(reconnection=False)
-                        try:
-                            await again.connect(
-                                url,
-                                auth={"token": ann.access_token},
-                                transports=["websocket"],
-                                wait_timeout=5,
-                            )
-                        except socketio.exceptions.ConnectionError:
-                            refused.append(url)
-                        finally:
-                            await again.disconnect()
-                    bystander_open = bystander.client.connected
+                except socketio.exceptions.ConnectionError:
+                    refused.append(url)
                 finally:
-                    for listener in (on_first, on_second, bystander):
-                        await listener.client.disconnect()
+                    await again.disconnect()
+            bystander_open = bystander.client.connected
+        finally:
+            for listener in (on_first, on_second, bystander):
+                await listener.client.disconnect()
 
     assert deactivated.status_code == 200, deactivated.text
     assert all_closed, "a socket of the deactivated user stayed open"

@@ -13,10 +13,8 @@ import socketio
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from gateway_factories import listen, new_group, new_tenant, new_user, send
-from gateway_suite import backend, platform, wait_ready
+from gateway_suite import backend, platform, two_gateways
 
-from parley_gateway.main import create_app
-from parley_kit.testing.servers import free_port, serving
 from parley_kit.testing.stack import Isolation, StackUrls
 
 pytestmark = pytest.mark.integration
@@ -25,35 +23,29 @@ pytestmark = pytest.mark.integration
 async def test_two_replicas_deliver_each_event_once(
     stack_urls: StackUrls, isolation: Isolation
 ) -> None:
-    async with backend(stack_urls, isolation) as behind:
-        first = behind.gateway
-        second = first.model_copy(update={"port": free_port(), "ops_port": free_port()})
-        second_url = f"http://127.0.0.1:{second.port}"
-        async with (
-            serving(create_app(first), first.port, ops_port=first.resolved_ops_port),
-            serving(create_app(second), second.port, ops_port=second.resolved_ops_port),
-        ):
-            await wait_ready(first)
-            await wait_ready(second)
-            async with httpx.AsyncClient(base_url=second_url, timeout=10) as via_second:
-                owner = await new_tenant(via_second)
-                ann = await new_user(via_second, owner, "ann")
-                conversation = await new_group(via_second, owner, ann)
-                on_first = await listen(behind.url, ann)
-                on_second = await listen(second_url, ann)
-                try:
-                    for index in range(10):
-                        await send(via_second, owner, conversation, f"m{index}")
-                    await on_first.wait_for(
-                        lambda _, p: p.get("data", {}).get("content") == "m9", timeout=20
-                    )
-                    await on_second.wait_for(
-                        lambda _, p: p.get("data", {}).get("content") == "m9", timeout=20
-                    )
-                    await asyncio.sleep(1.0)  # a duplicate would have arrived by now
-                finally:
-                    await on_first.client.disconnect()
-                    await on_second.client.disconnect()
+    async with (
+        backend(stack_urls, isolation) as behind,
+        two_gateways(behind) as second_url,
+        httpx.AsyncClient(base_url=second_url, timeout=10) as via_second,
+    ):
+        owner = await new_tenant(via_second)
+        ann = await new_user(via_second, owner, "ann")
+        conversation = await new_group(via_second, owner, ann)
+        on_first = await listen(behind.url, ann)
+        on_second = await listen(second_url, ann)
+        try:
+            for index in range(10):
+                await send(via_second, owner, conversation, f"m{index}")
+            await on_first.wait_for(
+                lambda _, p: p.get("data", {}).get("content") == "m9", timeout=20
+            )
+            await on_second.wait_for(
+                lambda _, p: p.get("data", {}).get("content") == "m9", timeout=20
+            )
+            await asyncio.sleep(1.0)  # a duplicate would have arrived by now
+        finally:
+            await on_first.client.disconnect()
+            await on_second.client.disconnect()
     for listener in (on_first, on_second):
         created = listener.of_type("message.created")
         assert [p["data"]["content"] for p in created] == [f"m{i}" for i in range(10)]
