@@ -19,6 +19,7 @@ from aiokafka.helpers import create_ssl_context
 from faststream.kafka import KafkaBroker
 from faststream.kafka.security import parse_security
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from parley_kit.logs import get_logger
 from parley_kit.settings import KafkaSaslMechanism, KafkaSecurityProtocol, ServiceSettings
@@ -141,6 +142,34 @@ async def ensure_topics(
         log.info("created topics", topics=missing)
     finally:
         await admin.close()
+
+
+async def start_consuming(
+    broker: KafkaBroker,
+    kafka: KafkaConnection | str,
+    topics: list[str],
+    *,
+    name: str,
+    max_delay: float = 10.0,
+) -> None:
+    """Create `topics` and start `broker`'s subscribers, retrying with a doubling pause (from
+    0.5 s up to `max_delay`) for as long as Kafka cannot be reached: a service starts, and
+    serves what it can, before Kafka is up."""
+
+    def waiting(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else None
+        log.warning(f"Kafka unavailable; {name} retrying", error=str(error), delay=delay)
+
+    async for attempt in AsyncRetrying(
+        wait=wait_exponential(multiplier=0.5, min=0.5, max=max_delay),
+        retry=retry_if_exception_type(Exception),
+        before_sleep=waiting,
+    ):
+        with attempt:
+            await ensure_topics(kafka, topics)
+            await broker.start()
+    log.info(f"{name} started", topics=topics)
 
 
 def make_producer(kafka: KafkaConnection | str, *, client_id: str) -> AIOKafkaProducer:

@@ -14,7 +14,7 @@ from typing import Any
 from faststream import AckPolicy
 from faststream.kafka.message import KafkaMessage
 
-from parley_kit.kafka import KafkaConnection, ensure_topics
+from parley_kit.kafka import KafkaConnection, start_consuming
 from parley_kit.logs import get_logger
 from parley_kit.tracing import Tracing
 
@@ -54,17 +54,9 @@ class UserEventsListener:
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                await ensure_topics(self._kafka, [self._topic])
-                await self._broker.start()
-                log.info("users topic listener started", topic=self._topic)
-                return
-            except Exception as exc:
-                log.warning("Kafka unavailable; users listener retrying", error=str(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        await start_consuming(
+            self._broker, self._kafka, [self._topic], name="users topic listener", max_delay=2.0
+        )
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -12,13 +12,12 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
-from faststream.kafka import KafkaBroker
 
 from parley_contracts.topics import CONVERSATIONS, MESSAGES, dlq, prefixed
 from parley_kit.app import create_service_app
 from parley_kit.health import ReadinessCheck
 from parley_kit.identity import Authenticator, ForwardedIdentity
-from parley_kit.kafka import KafkaConnection, ensure_topics
+from parley_kit.kafka import KafkaConnection, start_consuming
 from parley_kit.logs import get_logger
 from parley_kit.tokens import JwksVerifier
 from parley_kit.tracing import tracing_of
@@ -33,21 +32,6 @@ from parley_search.service import SearchService
 from parley_search.settings import SearchSettings
 
 log = get_logger(__name__)
-
-
-async def run_consumers(broker: KafkaBroker, kafka: KafkaConnection, topics: list[str]) -> None:
-    """Create the topics and start consuming; retry with backoff while Kafka is down."""
-    delay = 0.5
-    while True:
-        try:
-            await ensure_topics(kafka, topics)
-            await broker.start()
-            log.info("search consumers started")
-            return
-        except Exception as exc:
-            log.warning("Kafka unavailable; retrying", error=str(exc), delay=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
 
 
 def create_app(settings: SearchSettings | None = None) -> FastAPI:
@@ -86,7 +70,12 @@ def create_app(settings: SearchSettings | None = None) -> FastAPI:
         )
         membership_listener(memberships.on_conversation_event)
         consumers = asyncio.create_task(
-            run_consumers(broker, kafka, [messages_topic, conversations_topic, dlq(messages_topic)])
+            start_consuming(
+                broker,
+                kafka,
+                [messages_topic, conversations_topic, dlq(messages_topic)],
+                name="search consumers",
+            )
         )
         app.state.engine, app.state.http, app.state.broker = engine, http, broker
         directory = UserDirectory(http, settings.auth_url, secret)

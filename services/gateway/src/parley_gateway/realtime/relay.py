@@ -30,7 +30,7 @@ from parley_contracts.topics import EventType
 from parley_gateway.realtime.connections import ConnectionRegistry
 from parley_gateway.realtime.envelopes import socket_payload
 from parley_gateway.realtime.rooms import conversation_room, user_room
-from parley_kit.kafka import KafkaConnection, ensure_topics
+from parley_kit.kafka import KafkaConnection, start_consuming
 from parley_kit.logs import get_logger
 
 log = get_logger(__name__)
@@ -106,18 +106,7 @@ class EventRelay:
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        """Create the topics and start consuming; retry with backoff while Kafka is down."""
-        delay = 0.5
-        while True:
-            try:
-                await ensure_topics(self._kafka, self._topics)
-                await self._broker.start()
-                log.info("event relay started", topics=self._topics)
-                return
-            except Exception as exc:
-                log.warning("Kafka unavailable; relay retrying", error=str(exc), delay=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        await start_consuming(self._broker, self._kafka, self._topics, name="event relay")
 
     async def stop(self) -> None:
         if self._task is not None:
