@@ -189,14 +189,21 @@ async def test_reindex_swaps_versions_without_failed_searches(rig: SearchRig) ->
                 failures += 1
             await asyncio.sleep(0.02)
 
+    async def searched(count: int) -> None:
+        while searches < count:  # noqa: ASYNC110 - polling the searcher's counter
+            await asyncio.sleep(0.01)
+
     searcher = asyncio.create_task(keep_searching())
+    # Searches before the reindex starts and after the alias moved, counted rather than timed
+    # (a loaded machine searches slowly and a fixed pause saw too few).
+    await asyncio.wait_for(searched(3), timeout=30)
     engine = connect_engine(rig.settings)
     try:
         async with httpx.AsyncClient() as http:
             new_index = await reindex(engine, http, rig.settings)
     finally:
         await engine.close()
-    await asyncio.sleep(0.5)
+    await asyncio.wait_for(searched(searches + 3), timeout=30)
     done.set()
     await searcher
 
